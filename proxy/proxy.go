@@ -1,0 +1,247 @@
+// Package proxy is agentvault's credential-injecting HTTPS proxy. It wraps
+// github.com/google/martian/v3 and keeps every one of martian's quirks inside
+// this package: callers see one Proxy type with hook fields, in the manner of
+// net/http/httputil.ReverseProxy.
+//
+// Invariants, whatever the configuration:
+//   - every CONNECT and every plain request must carry the session password,
+//     else the client gets a 407 and nothing reaches an upstream;
+//     Proxy-Authorization is never forwarded;
+//   - a secret is only put on a request that arrived over TLS inside a CONNECT
+//     whose target host and port are bound to that secret; the Host header and
+//     SNI must name that same target;
+//   - plain-HTTP requests never get a secret, and a credentialed host over plain
+//     HTTP is refused;
+//   - upstream TLS is always verified;
+//   - every request and every refusal produces exactly one Record.
+package proxy
+
+import (
+	"context"
+	"crypto"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/google/martian/v3"
+	mlog "github.com/google/martian/v3/log"
+	"github.com/google/martian/v3/mitm"
+)
+
+// Proxy is one session's proxy. Set the fields, then call Start once.
+type Proxy struct {
+	// Password is the session password clients must send as
+	// "Proxy-Authorization: Basic base64(agentvault:<Password>)".
+	Password string
+	// CA and CAKey sign the leaf certificates of MITM'd hosts. The key is
+	// used in memory only.
+	CA    *x509.Certificate
+	CAKey crypto.Signer
+	// Credentials and Egress are the session's rules.
+	Credentials []*Credential
+	Egress      Egress
+	// RootCAs verifies upstream TLS (system roots plus --upstream-ca).
+	RootCAs *x509.CertPool
+	// ConnectTo maps "host:port" to the "addr:port" to dial instead (see ParseConnectTo).
+	ConnectTo map[string]string
+	// UpstreamProxy, when set, picks the invoking environment's proxy for an
+	// upstream request (http.ProxyFromEnvironment in production).
+	UpstreamProxy func(*http.Request) (*url.URL, error)
+	// Record receives one Record per request or refusal. It is called from
+	// many goroutines and must not block for long.
+	Record func(Record)
+
+	policy    *policy
+	dial      *dialer
+	transport *http.Transport
+	mp        *martian.Proxy
+	ln        net.Listener
+	wg        sync.WaitGroup
+	closeOnce sync.Once
+	authValue string
+	secrets   func() []masked
+	serveErr  chan error
+}
+
+// masked is a string that must never reach a Record, and its stand-in.
+type masked struct{ value, with string }
+
+var silenceMartian sync.Once
+
+// Start validates the rules, listens on addr (loopback only) and serves in the
+// background. The returned address is where clients connect.
+func (p *Proxy) Start(addr string) (net.Addr, error) {
+	if p.Password == "" {
+		return nil, errors.New("proxy: empty session password")
+	}
+	if p.CA == nil || p.CAKey == nil {
+		return nil, errors.New("proxy: no session CA")
+	}
+	if err := CheckListenAddr(addr); err != nil {
+		return nil, err
+	}
+	pol, err := compilePolicy(p.Credentials, p.Egress)
+	if err != nil {
+		return nil, err
+	}
+	p.policy = pol
+	p.authValue = basicAuthValue("agentvault", p.Password)
+	p.dial = &dialer{
+		connectTo: map[string]string{},
+		explicit:  map[string]bool{},
+		upstream:  p.UpstreamProxy,
+		net:       net.Dialer{Timeout: 30 * time.Second, KeepAlive: 30 * time.Second},
+	}
+	for from, to := range p.ConnectTo {
+		h, port, ok := splitTarget(from, 443)
+		if !ok {
+			return nil, fmt.Errorf("proxy: bad --connect-to source %q", from)
+		}
+		p.dial.connectTo[joinHostPort(h, port)] = to
+	}
+	for _, a := range p.Egress.Allow {
+		if !strings.HasPrefix(a, "*.") {
+			h, _, ok := splitTarget(a, 0)
+			if ok {
+				p.dial.explicit[h] = true
+			}
+		}
+	}
+	pool := p.RootCAs
+	if pool == nil {
+		if pool, err = x509.SystemCertPool(); err != nil {
+			pool = x509.NewCertPool()
+		}
+	}
+	p.transport = p.dial.newTransport(pool)
+	p.secrets = func() []masked {
+		var out []masked
+		for _, c := range pol.creds {
+			if c.Placeholder != "" {
+				out = append(out, masked{c.Placeholder, "[" + c.Name + "]"})
+			}
+			if v := c.Secret(); v != "" {
+				out = append(out, masked{v, "[" + c.Name + "]"})
+			}
+		}
+		return out
+	}
+
+	silenceMartian.Do(func() { mlog.SetLevel(mlog.Silent) })
+
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("proxy: listen %s: %w", addr, err)
+	}
+	p.ln = ln
+	p.serveErr = make(chan error, 1)
+
+	mp := martian.NewProxy()
+	// martian sets an absolute deadline before each request; a long SSE
+	// stream or upload must not be cut by it, so the ceiling is the CA's life.
+	mp.SetTimeout(24 * time.Hour)
+	mp.SetRoundTripper(roundTripperFunc(p.roundTrip))
+	mp.SetRequestModifier(modifier{p})
+	mp.SetResponseModifier(modifier{p})
+	p.mp = mp
+
+	// martian's MITM config generates an RSA leaf key (tens of ms); do it
+	// while the child starts. Connections wait in the listen backlog.
+	p.wg.Add(1)
+	go func() {
+		defer p.wg.Done()
+		mc, err := mitm.NewConfig(p.CA, p.CAKey)
+		if err != nil {
+			p.serveErr <- err
+			ln.Close()
+			return
+		}
+		validity := time.Until(p.CA.NotAfter)
+		if validity > time.Hour {
+			validity = time.Hour
+		}
+		mc.SetValidity(validity)
+		mc.SetOrganization("agentvault")
+		mp.SetMITM(mc)
+		p.serveErr <- mp.Serve(ln)
+	}()
+	return ln.Addr(), nil
+}
+
+// CheckListenAddr refuses anything but a loopback listen address, so the proxy
+// can never be reached from another host.
+func CheckListenAddr(addr string) error {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return fmt.Errorf("--listen %q: %v", addr, err)
+	}
+	if host == "localhost" {
+		return nil
+	}
+	ip := net.ParseIP(host)
+	if ip == nil || !ip.IsLoopback() {
+		return fmt.Errorf("--listen %q: only a loopback address is allowed", addr)
+	}
+	return nil
+}
+
+// Close stops accepting connections and gives open ones a moment to end.
+func (p *Proxy) Close() error {
+	p.closeOnce.Do(func() {
+		if p.ln != nil {
+			p.ln.Close()
+		}
+		if p.mp != nil {
+			done := make(chan struct{})
+			go func() { p.wg.Wait(); p.mp.Close(); close(done) }()
+			select {
+			case <-done:
+			case <-time.After(2 * time.Second):
+			}
+		}
+		if p.transport != nil {
+			p.transport.CloseIdleConnections()
+		}
+	})
+	return nil
+}
+
+type roundTripperFunc func(*http.Request) (*http.Response, error)
+
+func (f roundTripperFunc) RoundTrip(r *http.Request) (*http.Response, error) { return f(r) }
+
+// modifier adapts the proxy to martian's modifier interfaces.
+type modifier struct{ p *Proxy }
+
+func (m modifier) ModifyRequest(req *http.Request) error   { m.p.onRequest(req); return nil }
+func (m modifier) ModifyResponse(res *http.Response) error { m.p.onResponse(res); return nil }
+
+// emit masks what must never be recorded and hands the record on.
+func (p *Proxy) emit(r Record) {
+	if p.Record == nil {
+		return
+	}
+	for _, m := range p.secrets() {
+		r.Path = strings.ReplaceAll(r.Path, m.value, m.with)
+		r.Host = strings.ReplaceAll(r.Host, m.value, m.with)
+		r.Warning = strings.ReplaceAll(r.Warning, m.value, m.with)
+		r.Error = strings.ReplaceAll(r.Error, m.value, m.with)
+	}
+	p.Record(r)
+}
+
+var _ io.Closer = (*Proxy)(nil)
+
+func ctxOf(req *http.Request) *martian.Context {
+	return martian.NewContext(req)
+}
+
+// contextWithoutCancel keeps dials going when martian has no request context.
+func background() context.Context { return context.Background() }

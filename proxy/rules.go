@@ -1,0 +1,194 @@
+package proxy
+
+import (
+	"fmt"
+	"net/http"
+	"strings"
+)
+
+// Credential is one secret the proxy may put on requests, and the rules that
+// say where. The proxy only ever calls Secret for a request whose CONNECT
+// target matches Hosts and that arrived over TLS.
+type Credential struct {
+	Name        string
+	Placeholder string      // what the child holds instead of the secret
+	Hosts       []string    // "api.example.com", "*.example.com", optional ":port" (default 443)
+	Inject      []Injection // rules applied on top of placeholder substitution
+	Methods     []string    // empty = every method
+	Paths       []string    // globs; empty = every path
+	// Secret returns the current real value. It is called once per matching
+	// request, so a credential re-resolved by its owner takes effect at once.
+	Secret func() string
+}
+
+// Injection is one inject: rule of a credential.
+type Injection struct {
+	Type     string   // placeholder | bearer | basic | header | query
+	Username string   // basic; default x-access-token
+	Name     string   // header or query parameter name
+	Format   string   // header value template; "{{secret}}" is replaced
+	Hosts    []string // subset of the credential's hosts; empty = all of them
+}
+
+// Egress is the policy for hosts that no credential is bound to.
+type Egress struct {
+	DefaultDeny bool     // --strict
+	Allow       []string // host patterns allowed under DefaultDeny
+	Deny        []string // host patterns always denied (deny wins)
+	InspectAll  bool     // MITM every allowed HTTPS host, not only credentialed ones
+}
+
+type rule struct {
+	hosts patterns // nil = all of the credential's hosts
+	inj   injector
+}
+
+type credential struct {
+	*Credential
+	hosts   patterns
+	rules   []rule
+	methods map[string]bool
+}
+
+func compileCredential(c *Credential) (*credential, error) {
+	if c.Secret == nil {
+		return nil, fmt.Errorf("credential %q has no secret source", c.Name)
+	}
+	cc := &credential{Credential: c, hosts: parsePatterns(c.Hosts)}
+	if len(cc.hosts) == 0 {
+		return nil, fmt.Errorf("credential %q has no hosts", c.Name)
+	}
+	for _, in := range c.Inject {
+		inj, err := newInjector(in)
+		if err != nil {
+			return nil, fmt.Errorf("credential %q: %w", c.Name, err)
+		}
+		if inj == nil {
+			continue
+		}
+		var hs patterns
+		if len(in.Hosts) > 0 {
+			hs = parsePatterns(in.Hosts)
+		}
+		cc.rules = append(cc.rules, rule{hosts: hs, inj: inj})
+	}
+	if len(c.Methods) > 0 {
+		cc.methods = map[string]bool{}
+		for _, m := range c.Methods {
+			cc.methods[strings.ToUpper(m)] = true
+		}
+	}
+	return cc, nil
+}
+
+// allows reports whether the request's method and path may carry the secret.
+func (c *credential) allows(req *http.Request) bool {
+	if c.methods != nil && !c.methods[req.Method] {
+		return false
+	}
+	if len(c.Paths) == 0 {
+		return true
+	}
+	for _, p := range c.Paths {
+		if globMatch(p, req.URL.Path) {
+			return true
+		}
+	}
+	return false
+}
+
+// apply substitutes the placeholder and runs the rules bound to host:port.
+// It reports whether the secret was put on the request.
+func (c *credential) apply(req *http.Request, host string, port int) (bool, error) {
+	secret := c.Secret()
+	if secret == "" {
+		return false, fmt.Errorf("credential %q has no value", c.Name)
+	}
+	if strings.ContainsAny(secret, "\r\n\x00") {
+		// A header value with a line break would let the secret split the request.
+		return false, fmt.Errorf("credential %q contains a line break and cannot be sent in a header", c.Name)
+	}
+	injected := substitute(req, c.Placeholder, secret)
+	for _, r := range c.rules {
+		if r.hosts != nil && !r.hosts.matchTLS(host, port) {
+			continue
+		}
+		r.inj.inject(req, secret)
+		injected = true
+	}
+	return injected, nil
+}
+
+// policy holds the compiled rules of one proxy.
+type policy struct {
+	creds  []*credential
+	allow  patterns
+	deny   patterns
+	strict bool
+	all    bool
+}
+
+func compilePolicy(creds []*Credential, e Egress) (*policy, error) {
+	p := &policy{allow: parsePatterns(e.Allow), deny: parsePatterns(e.Deny), strict: e.DefaultDeny, all: e.InspectAll}
+	seen := map[string]bool{}
+	for _, c := range creds {
+		if seen[c.Name] {
+			return nil, fmt.Errorf("duplicate credential %q", c.Name)
+		}
+		seen[c.Name] = true
+		cc, err := compileCredential(c)
+		if err != nil {
+			return nil, err
+		}
+		p.creds = append(p.creds, cc)
+	}
+	return p, nil
+}
+
+// credentialsFor returns the credentials bound to an HTTPS target.
+func (p *policy) credentialsFor(host string, port int) []*credential {
+	var out []*credential
+	for _, c := range p.creds {
+		if c.hosts.matchTLS(host, port) {
+			out = append(out, c)
+		}
+	}
+	return out
+}
+
+// credentialedName reports whether any credential names host on any port; a
+// plain-HTTP request to such a host is refused outright.
+func (p *policy) credentialedName(host string) bool {
+	for _, c := range p.creds {
+		for _, h := range c.hosts {
+			if h.matchName(host) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// decision is what the egress policy says of a target with no credential.
+type decision struct {
+	allowed bool
+	rule    string // the rule that decided, for the 403 body and the audit warning
+}
+
+func (p *policy) egress(host string, port int) decision {
+	for i, d := range p.deny {
+		if d.matchAny(host, port) {
+			return decision{false, fmt.Sprintf("egress deny rule %d", i+1)}
+		}
+	}
+	if len(p.credentialsFor(host, port)) > 0 {
+		return decision{true, "credential host"}
+	}
+	if p.allow.matchAny(host, port) {
+		return decision{true, "egress allow rule"}
+	}
+	if p.strict {
+		return decision{false, "egress default deny"}
+	}
+	return decision{true, "egress default allow"}
+}

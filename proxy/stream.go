@@ -1,0 +1,196 @@
+package proxy
+
+import (
+	"bufio"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/google/martian/v3"
+)
+
+// onResponse takes over writing the responses martian would delay or break:
+// martian writes through a 4 KiB buffer flushed only at the end (so SSE events
+// arrive all at once) and never flushes a 101 (so WebSockets hang).
+func (p *Proxy) onResponse(res *http.Response) {
+	req := res.Request
+	if req == nil || req.Method == http.MethodConnect {
+		return
+	}
+	ctx := ctxOf(req)
+	if ctx == nil {
+		return
+	}
+	sess := ctx.Session()
+	if res.StatusCode == http.StatusSwitchingProtocols {
+		p.relayUpgrade(sess, res)
+		return
+	}
+	if needsStreaming(req, res) {
+		conn, brw, err := sess.Hijack()
+		if err != nil {
+			return
+		}
+		defer conn.Close() // martian drops later requests on a hijacked connection
+		conn.SetDeadline(time.Time{})
+		writeStreaming(brw.Writer, res, req)
+	}
+}
+
+// needsStreaming reports whether the body must reach the client as it
+// arrives: event streams and bodies of unknown length.
+func needsStreaming(req *http.Request, res *http.Response) bool {
+	if req.Method == http.MethodHead || res.StatusCode == http.StatusNoContent || res.StatusCode == http.StatusNotModified || res.StatusCode < 200 {
+		return false
+	}
+	ct := strings.ToLower(res.Header.Get("Content-Type"))
+	return strings.HasPrefix(ct, "text/event-stream") || res.ContentLength < 0
+}
+
+// writeStreaming writes res to w with a flush after every read of the body.
+// Bodies of unknown length are sent chunked, so that the client sees a clean
+// end even though the connection is closed without a TLS close_notify.
+func writeStreaming(w *bufio.Writer, res *http.Response, req *http.Request) error {
+	chunked := res.ContentLength < 0 && req.ProtoAtLeast(1, 1)
+	h := res.Header.Clone()
+	h.Del("Content-Length")
+	h.Del("Transfer-Encoding")
+	h.Set("Connection", "close")
+	if chunked {
+		h.Set("Transfer-Encoding", "chunked")
+	} else if res.ContentLength >= 0 {
+		h.Set("Content-Length", strconv.FormatInt(res.ContentLength, 10))
+	}
+	writeStatusLine(w, res)
+	h.Write(w)
+	w.WriteString("\r\n")
+	if err := w.Flush(); err != nil {
+		return err
+	}
+	buf := make([]byte, 32*1024)
+	for {
+		n, rerr := res.Body.Read(buf)
+		if n > 0 {
+			if chunked {
+				fmt.Fprintf(w, "%x\r\n", n)
+			}
+			w.Write(buf[:n])
+			if chunked {
+				w.WriteString("\r\n")
+			}
+			if err := w.Flush(); err != nil {
+				res.Body.Close()
+				return err
+			}
+		}
+		if rerr == io.EOF {
+			break
+		}
+		if rerr != nil {
+			// Leave the chunked stream unterminated so the client sees the
+			// failure instead of a short but well-formed body.
+			res.Body.Close()
+			return rerr
+		}
+	}
+	res.Body.Close()
+	if chunked {
+		w.WriteString("0\r\n\r\n")
+	}
+	return w.Flush()
+}
+
+func writeStatusLine(w *bufio.Writer, res *http.Response) {
+	text := res.Status
+	if code := strconv.Itoa(res.StatusCode); strings.HasPrefix(text, code+" ") {
+		text = strings.TrimPrefix(text, code+" ")
+	} else {
+		text = http.StatusText(res.StatusCode)
+	}
+	fmt.Fprintf(w, "HTTP/1.1 %03d %s\r\n", res.StatusCode, text)
+}
+
+// relayUpgrade completes a protocol switch (WebSocket): it writes the 101 and
+// copies bytes both ways until either side closes.
+func (p *Proxy) relayUpgrade(sess *martian.Session, res *http.Response) {
+	conn, brw, err := sess.Hijack()
+	if err != nil {
+		return
+	}
+	defer conn.Close()
+	defer res.Body.Close()
+	conn.SetDeadline(time.Time{})
+	up, ok := res.Body.(io.ReadWriter)
+	if !ok {
+		return
+	}
+	writeStatusLine(brw.Writer, res)
+	res.Header.Write(brw.Writer)
+	brw.WriteString("\r\n")
+	if brw.Flush() != nil {
+		return
+	}
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		io.Copy(up, brw.Reader)
+		if c, ok := res.Body.(io.Closer); ok {
+			c.Close()
+		}
+	}()
+	io.Copy(flushWriter{brw.Writer}, res.Body)
+	conn.Close()
+	wg.Wait()
+}
+
+// flushWriter flushes after every write. It has no ReadFrom on purpose:
+// bufio.Writer.ReadFrom would read into the buffer and a flush inside the
+// source's Read would corrupt the stream.
+type flushWriter struct{ w *bufio.Writer }
+
+func (f flushWriter) Write(p []byte) (int, error) {
+	n, err := f.w.Write(p)
+	if err == nil {
+		err = f.w.Flush()
+	}
+	return n, err
+}
+
+// serveExpectContinue answers "100 Continue" itself (martian does not relay
+// it, so curl would stall a second on every upload), then runs the exchange to
+// its end on the hijacked connection.
+func (p *Proxy) serveExpectContinue(req *http.Request, sess *martian.Session, ex *exchange) {
+	conn, brw, err := sess.Hijack()
+	if err != nil {
+		return
+	}
+	defer conn.Close()
+	conn.SetDeadline(time.Time{})
+	req.Header.Del("Expect")
+	brw.WriteString("HTTP/1.1 100 Continue\r\n\r\n")
+	if brw.Flush() != nil {
+		return
+	}
+	res, _ := p.roundTrip(req)
+	if res.StatusCode == http.StatusSwitchingProtocols {
+		res.Body.Close()
+		return
+	}
+	if res.ContentLength < 0 {
+		writeStreaming(brw.Writer, res, req)
+		return
+	}
+	res.Close = true
+	res.Header.Set("Connection", "close")
+	res.Write(brw.Writer)
+	brw.Flush()
+	res.Body.Close()
+}
+
+var _ net.Conn
