@@ -1,0 +1,73 @@
+package ca
+
+import (
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"fmt"
+	"net"
+	"time"
+)
+
+// defaultLeafValidity matches what martian gives its leaves.
+const defaultLeafValidity = time.Hour
+
+// Leaf issues an ECDSA P-256 server certificate for host (a DNS name or an
+// IP address) signed by the session CA. It does not check the CA's name
+// constraints on purpose: tests use it to show that verifiers refuse leaves
+// outside them. The leaf never outlives the CA.
+func (a *Authority) Leaf(host string, validity time.Duration) (*tls.Certificate, error) {
+	if host == "" {
+		return nil, fmt.Errorf("leaf: empty host")
+	}
+	if validity <= 0 {
+		validity = defaultLeafValidity
+	}
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		return nil, fmt.Errorf("leaf: generate key: %w", err)
+	}
+	serial, err := randomSerial()
+	if err != nil {
+		return nil, err
+	}
+	now := time.Now()
+	notBefore := now.Add(-clockSkew)
+	if notBefore.Before(a.cert.NotBefore) {
+		notBefore = a.cert.NotBefore
+	}
+	notAfter := now.Add(validity)
+	if notAfter.After(a.cert.NotAfter) {
+		notAfter = a.cert.NotAfter
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber:          serial,
+		Subject:               pkix.Name{CommonName: host},
+		NotBefore:             notBefore,
+		NotAfter:              notAfter,
+		KeyUsage:              x509.KeyUsageDigitalSignature,
+		ExtKeyUsage:           []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+		BasicConstraintsValid: true,
+	}
+	if ip := net.ParseIP(host); ip != nil {
+		tmpl.IPAddresses = []net.IP{ip}
+	} else {
+		tmpl.DNSNames = []string{host}
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, a.cert, key.Public(), a.key)
+	if err != nil {
+		return nil, fmt.Errorf("leaf: sign: %w", err)
+	}
+	leaf, err := x509.ParseCertificate(der)
+	if err != nil {
+		return nil, fmt.Errorf("leaf: parse: %w", err)
+	}
+	return &tls.Certificate{
+		Certificate: [][]byte{der, a.cert.Raw},
+		PrivateKey:  key,
+		Leaf:        leaf,
+	}, nil
+}

@@ -1,0 +1,39 @@
+package main
+
+import (
+	"os"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/agentvault/agentvault/session/audit"
+)
+
+func auditCommand() *cli.Command {
+	return &cli.Command{
+		Name:      "audit",
+		Usage:     "render the summary of a saved audit log",
+		ArgsUsage: "FILE",
+		Flags: []cli.Flag{
+			&cli.StringFlag{Name: "format", Value: "table", Usage: "table, markdown or json"},
+		},
+		Action: func(c *cli.Context) error {
+			if c.NArg() != 1 {
+				return fail(exitUsage, "agentvault: audit needs exactly one FILE")
+			}
+			format, err := audit.ParseAuditFormat(c.String("format"))
+			if err != nil {
+				return fail(exitUsage, "agentvault: --format: %v", err)
+			}
+			f, err := os.Open(c.Args().First())
+			if err != nil {
+				return fail(66, "agentvault: audit: %v", err)
+			}
+			defer f.Close()
+			entries, err := audit.ReadLog(f)
+			if err != nil {
+				return fail(65, "agentvault: audit: %v", err)
+			}
+			return audit.RenderAudit(c.App.Writer, entries, format, nil)
+		},
+	}
+}

@@ -1,0 +1,64 @@
+package main
+
+import (
+	"fmt"
+	"os"
+	"strings"
+	"text/tabwriter"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/agentvault/agentvault/backends"
+	"github.com/agentvault/agentvault/session"
+)
+
+func checkCommand() *cli.Command {
+	return &cli.Command{
+		Name:  "check",
+		Usage: "validate the config and resolve every credential (values are never printed)",
+		Flags: []cli.Flag{
+			&cli.StringFlag{Name: "config", Aliases: []string{"c"}, Usage: "config file"},
+		},
+		Action: func(c *cli.Context) error {
+			cwd, _ := os.Getwd()
+			home, _ := os.UserHomeDir()
+			cfg, err := session.Load(session.LoadOptions{Path: c.String("config"), LookupEnv: os.LookupEnv, Cwd: cwd, Home: home})
+			if err != nil {
+				return configFailure(err)
+			}
+			results, err := session.Check(c.Context, cfg, backends.Open, os.LookupEnv)
+			if err != nil {
+				return configFailure(err)
+			}
+			w := tabwriter.NewWriter(c.App.Writer, 0, 4, 2, ' ', 0)
+			source := cfg.File
+			if cfg.ZeroConfig {
+				source = "zero-config (presets whose variables are set)"
+			}
+			fmt.Fprintf(c.App.Writer, "config: %s\n", source)
+			fmt.Fprintln(w, "CREDENTIAL\tBACKEND\tHOSTS\tSTATUS")
+			failed := 0
+			for _, r := range results {
+				status := "ok"
+				if r.TTL > 0 {
+					status = fmt.Sprintf("ok (lease ttl %s)", r.TTL)
+				}
+				if r.Err != nil {
+					failed++
+					status = "error: " + oneLine(r.Err.Error())
+				}
+				fmt.Fprintf(w, "%s\t%s\t%s\t%s\n", r.Name, r.Backend, strings.Join(r.Hosts, ","), status)
+			}
+			w.Flush()
+			if len(results) == 0 {
+				fmt.Fprintln(c.App.Writer, "no credentials configured")
+			}
+			if failed > 0 {
+				return fail(exitUnavailable, "agentvault: %d of %d credentials could not be resolved", failed, len(results))
+			}
+			return nil
+		},
+	}
+}
+
+func oneLine(s string) string { return strings.Join(strings.Fields(s), " ") }

@@ -1,0 +1,51 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/agentvault/agentvault/session"
+)
+
+func initCommand() *cli.Command {
+	return &cli.Command{
+		Name:  "init",
+		Usage: "write a commented starter agentvault.yaml",
+		Flags: []cli.Flag{
+			&cli.StringSliceFlag{Name: "preset", Usage: "add a credential for this preset (repeatable; see agentvault presets)"},
+			&cli.StringFlag{Name: "output", Aliases: []string{"o"}, Value: "agentvault.yaml", Usage: "file to write"},
+			&cli.BoolFlag{Name: "force", Usage: "overwrite an existing file"},
+		},
+		Action: func(c *cli.Context) error {
+			data, err := session.Starter(c.StringSlice("preset"))
+			if err != nil {
+				return fail(exitUsage, "agentvault: init: %v", err)
+			}
+			path := c.String("output")
+			flags := os.O_WRONLY | os.O_CREATE | os.O_EXCL
+			if c.Bool("force") {
+				flags = os.O_WRONLY | os.O_CREATE | os.O_TRUNC
+			}
+			f, err := os.OpenFile(path, flags, 0o644)
+			if errors.Is(err, fs.ErrExist) {
+				return fail(1, "agentvault: init: %s already exists (use --force to overwrite)", path)
+			}
+			if err != nil {
+				return fail(1, "agentvault: init: %v", err)
+			}
+			if _, err := f.Write(data); err != nil {
+				f.Close()
+				return fail(1, "agentvault: init: %v", err)
+			}
+			if err := f.Close(); err != nil {
+				return fail(1, "agentvault: init: %v", err)
+			}
+			fmt.Fprintf(c.App.Writer, "wrote %s; check it with: agentvault check -c %s\n", path, path)
+			return nil
+		},
+	}
+}

@@ -1,0 +1,481 @@
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/x509"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"net/http"
+	"os"
+	"os/signal"
+	"strings"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/urfave/cli/v2"
+	"golang.org/x/term"
+
+	"github.com/agentvault/agentvault/backends"
+	"github.com/agentvault/agentvault/ca"
+	"github.com/agentvault/agentvault/launcher"
+	"github.com/agentvault/agentvault/proxy"
+	"github.com/agentvault/agentvault/session"
+	"github.com/agentvault/agentvault/session/audit"
+)
+
+func runCommand() *cli.Command {
+	return &cli.Command{
+		Name:      "run",
+		Usage:     "run a command with placeholders instead of credentials, behind the session proxy",
+		ArgsUsage: "-- COMMAND [ARGS...]",
+		Flags: []cli.Flag{
+			&cli.StringFlag{Name: "config", Aliases: []string{"c"}, Usage: "config file (default: $AGENTVAULT_CONFIG, ./agentvault.yaml, ~/.config/agentvault/config.yaml, else zero-config)"},
+			&cli.StringFlag{Name: "audit-log", Usage: "append one JSON line per proxied request to `PATH`"},
+			&cli.StringFlag{Name: "summary", Value: "auto", Usage: "exit summary on stderr: auto, pretty, plain, markdown, json or off"},
+			&cli.BoolFlag{Name: "strict", Usage: "deny egress to hosts that are not allowed or credentialed"},
+			&cli.StringSliceFlag{Name: "allow", Usage: "extra allowed host `PATTERN` (repeatable)"},
+			&cli.StringSliceFlag{Name: "no-proxy", Usage: "extra NO_PROXY `ENTRY` for the command (repeatable)"},
+			&cli.StringSliceFlag{Name: "upstream-ca", Usage: "extra PEM roots the proxy trusts for upstream TLS (repeatable)"},
+			&cli.StringSliceFlag{Name: "connect-to", Usage: "HOST:PORT:ADDR:PORT2: dial ADDR:PORT2 for HOST:PORT, still verifying TLS for HOST (repeatable)"},
+			&cli.StringFlag{Name: "listen", Value: "127.0.0.1:0", Usage: "proxy listen `ADDR` (loopback only)"},
+			&cli.BoolFlag{Name: "quiet", Aliases: []string{"q"}, Usage: "no banner, no summary"},
+		},
+		Action: func(c *cli.Context) error {
+			return runAction(c)
+		},
+	}
+}
+
+// runOptions is the parsed command line of run.
+type runOptions struct {
+	configPath  string
+	auditLog    string
+	summary     string
+	strict      bool
+	allow       []string
+	noProxy     []string
+	upstreamCAs []string
+	connectTo   map[string]string
+	listen      string
+	quiet       bool
+	argv        []string
+}
+
+func parseRunOptions(c *cli.Context) (*runOptions, error) {
+	o := &runOptions{
+		configPath:  c.String("config"),
+		auditLog:    c.String("audit-log"),
+		strict:      c.Bool("strict"),
+		allow:       c.StringSlice("allow"),
+		noProxy:     c.StringSlice("no-proxy"),
+		upstreamCAs: c.StringSlice("upstream-ca"),
+		connectTo:   map[string]string{},
+		listen:      c.String("listen"),
+		quiet:       c.Bool("quiet"),
+		argv:        c.Args().Slice(),
+	}
+	if len(o.argv) == 0 {
+		return nil, fail(exitUsage, "agentvault: run needs a command: agentvault run [flags] -- COMMAND [ARGS...]")
+	}
+	s, err := audit.ParseFormat(c.String("summary"))
+	if err != nil {
+		return nil, fail(exitUsage, "agentvault: --summary: %v", err)
+	}
+	o.summary = s
+	for _, m := range c.StringSlice("connect-to") {
+		from, to, err := proxy.ParseConnectTo(m)
+		if err != nil {
+			return nil, fail(exitUsage, "agentvault: %v", err)
+		}
+		o.connectTo[from] = to
+	}
+	for _, a := range o.allow {
+		if err := session.ValidEgressPattern(a); err != nil {
+			return nil, fail(exitUsage, "agentvault: --allow %q: %v", a, err)
+		}
+	}
+	if err := proxy.CheckListenAddr(o.listen); err != nil {
+		return nil, fail(exitUsage, "agentvault: %v", err)
+	}
+	return o, nil
+}
+
+func runAction(c *cli.Context) error {
+	if launcher.Nested(os.Environ()) {
+		return fail(exitUsage, "agentvault: refusing to run inside another agentvault session (AGENTVAULT_SESSION=%s); the outer session already guards this process", os.Getenv("AGENTVAULT_SESSION"))
+	}
+	o, err := parseRunOptions(c)
+	if err != nil {
+		return err
+	}
+	// Before any secret is fetched: nothing that runs as this user, the
+	// child included, may read this process's memory or environment.
+	if err := launcher.MakeNonDumpable(); err != nil {
+		return fail(exitSoftware, "agentvault: cannot protect the process memory: %v", err)
+	}
+	r := &runner{opts: o, stderr: c.App.ErrWriter, started: time.Now()}
+	return r.run(c.Context)
+}
+
+// runner holds one session's state from config to summary.
+type runner struct {
+	opts     *runOptions
+	stderr   interface{ Write([]byte) (int, error) }
+	started  time.Time
+	id       string
+	cfg      *session.Config
+	resolved *session.Resolved
+	dir      *ca.Dir
+	prx      *proxy.Proxy
+	log      *audit.Log
+	coll     *audit.Collector
+	warnings []string
+	notes    []string
+	childUp  atomic.Bool
+}
+
+func (r *runner) run(ctx context.Context) error {
+	r.id = newSessionID()
+	cwd, _ := os.Getwd()
+	home, _ := os.UserHomeDir()
+	cfg, err := session.Load(session.LoadOptions{Path: r.opts.configPath, LookupEnv: os.LookupEnv, Cwd: cwd, Home: home})
+	if err != nil {
+		return configFailure(err)
+	}
+	r.cfg = cfg
+	r.applyFlags()
+
+	// Look the command up before resolving anything: a typo should not lease secrets.
+	env := os.Environ()
+	if _, err := launcher.Resolve(r.opts.argv[0], env); err != nil {
+		return startFailure(err)
+	}
+
+	r.resolved, err = session.Resolve(ctx, cfg, backends.Open, os.LookupEnv)
+	if err != nil {
+		var re *session.ResolveError
+		if errors.As(err, &re) {
+			return fail(exitUnavailable, "agentvault: %v", err)
+		}
+		return configFailure(err)
+	}
+	defer r.closeBackends()
+
+	stop := r.cleanupOnSignal()
+	defer stop()
+
+	status, err := r.serveAndLaunch(ctx, env)
+	r.finish(status)
+	if err != nil {
+		return err
+	}
+	return statusOnly(status)
+}
+
+// applyFlags merges run's flags into the config (flags win).
+func (r *runner) applyFlags() {
+	e := &r.cfg.Egress
+	if r.opts.strict {
+		e.Default = session.EgressDeny
+	}
+	e.Allow = append(e.Allow, r.opts.allow...)
+	e.NoProxy = append(e.NoProxy, r.opts.noProxy...)
+	if r.opts.auditLog != "" {
+		r.cfg.Audit.Log = r.opts.auditLog
+	}
+}
+
+func (r *runner) closeBackends() {
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+	defer cancel()
+	if err := r.resolved.Close(ctx); err != nil {
+		fmt.Fprintf(r.stderr, "agentvault: warning: closing backends: %v\n", r.mask(err.Error()))
+	}
+}
+
+// cleanupOnSignal removes the session directory if agentvault is told to stop
+// before the child runs; once it runs, the launcher forwards signals and the
+// normal path cleans up.
+func (r *runner) cleanupOnSignal() func() {
+	sigc := make(chan os.Signal, 1)
+	signal.Notify(sigc, syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP)
+	done := make(chan struct{})
+	go func() {
+		select {
+		case sig := <-sigc:
+			if r.childUp.Load() {
+				return
+			}
+			if r.dir != nil {
+				r.dir.Remove()
+			}
+			r.closeBackends()
+			os.Exit(128 + int(sig.(syscall.Signal)))
+		case <-done:
+		}
+	}()
+	return func() { signal.Stop(sigc); close(done) }
+}
+
+func (r *runner) serveAndLaunch(ctx context.Context, env []string) (int, error) {
+	creds := r.resolved.Credentials
+	var hosts []string
+	for _, c := range creds {
+		hosts = append(hosts, c.Credential.Hosts...)
+	}
+	inspectAll := r.cfg.Egress.Inspect == session.InspectAll
+	unconstrained := false
+	if inspectAll {
+		if r.cfg.Egress.Default == session.EgressDeny {
+			hosts = append(hosts, r.cfg.Egress.Allow...)
+		} else {
+			unconstrained = true
+			r.notes = append(r.notes, "egress.inspect: all under default allow: the session CA could not be name-constrained")
+		}
+	}
+	authority, err := ca.New(ca.Options{Hosts: hosts, Unconstrained: unconstrained, Lifetime: 24 * time.Hour, SessionID: r.id})
+	if err != nil {
+		return 0, fail(exitSoftware, "agentvault: session CA: %v", err)
+	}
+	r.dir, err = ca.NewDir(os.LookupEnv, r.id)
+	if err != nil {
+		return 0, fail(exitSoftware, "agentvault: session directory: %v", err)
+	}
+	defer r.dir.Remove()
+
+	roots, err := ca.TrustedRoots(os.LookupEnv)
+	if err != nil {
+		return 0, fail(exitConfig, "agentvault: trusted roots: %v", err)
+	}
+	pool := x509.NewCertPool()
+	pool.AppendCertsFromPEM(roots)
+	var extra [][]byte
+	for _, path := range r.opts.upstreamCAs {
+		pem, err := ca.ReadPEMCerts(path)
+		if err != nil {
+			return 0, fail(exitConfig, "agentvault: --upstream-ca: %v", err)
+		}
+		pool.AppendCertsFromPEM(pem)
+		extra = append(extra, pem)
+	}
+	bundle, caPath, err := r.dir.WriteBundle(roots, extra, authority.CertPEM())
+	if err != nil {
+		return 0, fail(exitSoftware, "agentvault: writing the trust bundle: %v", err)
+	}
+
+	if err := r.openAudit(); err != nil {
+		return 0, err
+	}
+	password := randomHex(24)
+	r.prx = &proxy.Proxy{
+		Password:      password,
+		CA:            authority.Certificate(),
+		CAKey:         authority.Signer(),
+		Credentials:   proxyCredentials(creds),
+		Egress:        proxyEgress(r.cfg.Egress),
+		RootCAs:       pool,
+		ConnectTo:     r.opts.connectTo,
+		UpstreamProxy: http.ProxyFromEnvironment,
+		Record:        r.record,
+	}
+	addr, err := r.prx.Start(r.opts.listen)
+	if err != nil {
+		return 0, fail(exitSoftware, "agentvault: proxy: %v", err)
+	}
+	defer r.prx.Close()
+	proxyURL := fmt.Sprintf("http://agentvault:%s@%s", password, addr.String())
+
+	placeholders := map[string]string{}
+	for _, c := range creds {
+		for _, name := range c.Credential.Env {
+			placeholders[name] = c.Placeholder
+		}
+	}
+	childEnv := launcher.BuildEnv(launcher.EnvSpec{
+		Base:         env,
+		ProxyURL:     proxyURL,
+		NoProxy:      r.cfg.Egress.NoProxy,
+		BundlePath:   bundle,
+		CAPath:       caPath,
+		SessionID:    r.id,
+		Placeholders: placeholders,
+		Remove:       r.resolved.Consumed(),
+	})
+	r.banner(addr.String())
+	r.childUp.Store(true)
+	status, err := launcher.Run(ctx, launcher.Cmd{Argv: r.opts.argv, Env: childEnv})
+	if err != nil {
+		return status, startFailure(err)
+	}
+	return status, nil
+}
+
+func (r *runner) openAudit() error {
+	r.coll = audit.NewCollector()
+	if r.cfg.Audit.Log == "" {
+		return nil
+	}
+	l, err := audit.OpenLog(r.cfg.Audit.Log, r.id)
+	if err != nil {
+		return fail(exitConfig, "agentvault: audit log: %v", err)
+	}
+	r.log = l
+	return nil
+}
+
+// record is the proxy's Record hook: the audit log first (flushed per line),
+// then the summary's collector.
+func (r *runner) record(rec proxy.Record) {
+	if r.log != nil {
+		if err := r.log.Write(rec); err != nil {
+			r.warnOnce("audit log write failed: " + err.Error())
+		}
+	}
+	r.coll.Add(rec)
+}
+
+var auditWarned atomic.Bool
+
+func (r *runner) warnOnce(msg string) {
+	if auditWarned.CompareAndSwap(false, true) {
+		fmt.Fprintf(r.stderr, "agentvault: warning: %s\n", msg)
+	}
+}
+
+func (r *runner) banner(addr string) {
+	if r.opts.quiet {
+		return
+	}
+	names := make([]string, 0, len(r.resolved.Credentials))
+	for _, c := range r.resolved.Credentials {
+		names = append(names, c.Credential.Name)
+	}
+	mode := "config " + r.cfg.File
+	if r.cfg.ZeroConfig {
+		mode = "zero-config"
+	}
+	list := "none"
+	if len(names) > 0 {
+		list = strings.Join(names, ", ")
+	}
+	fmt.Fprintf(r.stderr, "agentvault: session %s (%s), credentials: %s, proxy %s\n", r.id, mode, list, addr)
+}
+
+// finish closes the proxy and the audit log and prints the summary.
+func (r *runner) finish(status int) {
+	if r.prx != nil {
+		r.prx.Close()
+	}
+	if r.log != nil {
+		r.log.Close()
+	}
+	if r.coll == nil {
+		return
+	}
+	s := r.coll.Summary(audit.Summary{
+		Session:    r.id,
+		Command:    r.opts.argv,
+		Start:      r.started,
+		Duration:   time.Since(r.started),
+		ExitStatus: status,
+		Warnings:   r.warnings,
+		Notes:      r.notes,
+	})
+	format := r.opts.summary
+	if r.opts.quiet {
+		format = "off"
+	}
+	if format == "auto" {
+		format = "plain"
+		if f, ok := r.stderr.(*os.File); ok && term.IsTerminal(int(f.Fd())) {
+			format = "pretty"
+		}
+	}
+	if format != "off" {
+		if err := audit.Render(r.stderr, s, format, r.mask); err != nil {
+			fmt.Fprintf(r.stderr, "agentvault: summary: %v\n", err)
+		}
+	}
+	if path := os.Getenv("GITHUB_STEP_SUMMARY"); path != "" {
+		if f, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o644); err == nil {
+			audit.Render(f, s, "markdown", r.mask)
+			f.Close()
+		}
+	}
+}
+
+// mask replaces every known secret value and placeholder in text agentvault prints.
+func (r *runner) mask(s string) string {
+	if r.resolved == nil {
+		return s
+	}
+	for _, c := range r.resolved.Credentials {
+		if v := c.Secret.Value; v != "" {
+			s = strings.ReplaceAll(s, v, "****")
+		}
+		if c.Placeholder != "" {
+			s = strings.ReplaceAll(s, c.Placeholder, "<"+c.Credential.Name+" placeholder>")
+		}
+	}
+	return s
+}
+
+func proxyCredentials(creds []session.ResolvedCredential) []*proxy.Credential {
+	out := make([]*proxy.Credential, 0, len(creds))
+	for _, c := range creds {
+		value := c.Secret.Value
+		pc := &proxy.Credential{
+			Name:        c.Credential.Name,
+			Placeholder: c.Placeholder,
+			Hosts:       c.Credential.Hosts,
+			Methods:     c.Credential.Methods,
+			Paths:       c.Credential.Paths,
+			Secret:      func() string { return value },
+		}
+		for _, in := range c.Credential.Inject {
+			pc.Inject = append(pc.Inject, proxy.Injection{
+				Type: in.Type, Username: in.Username, Name: in.Name, Format: in.Format, Hosts: in.Hosts,
+			})
+		}
+		out = append(out, pc)
+	}
+	return out
+}
+
+func proxyEgress(e session.Egress) proxy.Egress {
+	return proxy.Egress{
+		DefaultDeny: e.Default == session.EgressDeny,
+		Allow:       e.Allow,
+		Deny:        e.Deny,
+		InspectAll:  e.Inspect == session.InspectAll,
+	}
+}
+
+func configFailure(err error) error {
+	var ce *session.ConfigError
+	if errors.As(err, &ce) {
+		return fail(exitConfig, "agentvault: %v", err)
+	}
+	return fail(exitConfig, "agentvault: config: %v", err)
+}
+
+func startFailure(err error) error {
+	var se *launcher.StartError
+	if errors.As(err, &se) {
+		return fail(se.Code, "agentvault: %v", err)
+	}
+	return fail(exitSoftware, "agentvault: %v", err)
+}
+
+func newSessionID() string { return "av-" + randomHex(4) }
+
+func randomHex(n int) string {
+	b := make([]byte, n)
+	if _, err := rand.Read(b); err != nil {
+		panic(err) // crypto/rand does not fail on supported platforms
+	}
+	return hex.EncodeToString(b)
+}

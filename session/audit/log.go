@@ -1,0 +1,206 @@
+// Package audit writes the session audit log (JSON Lines, SPEC section 6),
+// aggregates proxy records into the exit summary and renders that summary.
+package audit
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"math"
+	"os"
+	"sync"
+	"time"
+
+	"github.com/agentvault/agentvault/proxy"
+)
+
+// tsLayout keeps exactly six fractional digits so lines sort and diff cleanly;
+// RFC3339Nano would drop trailing zeros and vary the width.
+const tsLayout = "2006-01-02T15:04:05.000000Z07:00"
+
+// Entry is one audit log line. Field order is the order of SPEC section 6 and
+// is part of the contract: tools downstream may rely on it.
+type Entry struct {
+	Time       time.Time `json:"-"` // "ts", always written in UTC with microseconds
+	Session    string    `json:"session"`
+	Seq        int64     `json:"seq"`
+	Action     string    `json:"action"`
+	Method     string    `json:"method"`
+	Scheme     string    `json:"scheme"`
+	Host       string    `json:"host"`
+	Port       int       `json:"port"`
+	Path       string    `json:"path"`
+	Credential string    `json:"credential"`
+	Status     int       `json:"status"`
+	ReqBytes   int64     `json:"req_bytes"`
+	RespBytes  int64     `json:"resp_bytes"`
+	DurationMS float64   `json:"duration_ms"`
+	Retried    bool      `json:"retried"`
+	Redacted   bool      `json:"redacted"`
+	Warning    string    `json:"warning"`
+	Error      string    `json:"error"`
+}
+
+// entryFields has Entry's fields without its methods, so the wire structs
+// below can embed it without recursing into MarshalJSON/UnmarshalJSON.
+type entryFields Entry
+
+// NewEntry converts a proxy record into the log line it becomes.
+func NewEntry(session string, seq int64, r proxy.Record) Entry {
+	t := r.Time
+	if t.IsZero() {
+		t = time.Now()
+	}
+	return Entry{
+		Time:       t.UTC(),
+		Session:    session,
+		Seq:        seq,
+		Action:     r.Action,
+		Method:     r.Method,
+		Scheme:     r.Scheme,
+		Host:       r.Host,
+		Port:       r.Port,
+		Path:       r.Path,
+		Credential: r.Credential,
+		Status:     r.Status,
+		ReqBytes:   r.ReqBytes,
+		RespBytes:  r.RespBytes,
+		DurationMS: math.Round(float64(r.Duration)/float64(time.Millisecond)*10) / 10,
+		Retried:    r.Retried,
+		Redacted:   r.Redacted,
+		Warning:    r.Warning,
+		Error:      r.Error,
+	}
+}
+
+// Record converts a log line back into the record it came from (the
+// duration is only as precise as the log's 0.1 ms).
+func (e Entry) Record() proxy.Record {
+	return proxy.Record{
+		Time:       e.Time,
+		Action:     e.Action,
+		Method:     e.Method,
+		Scheme:     e.Scheme,
+		Host:       e.Host,
+		Port:       e.Port,
+		Path:       e.Path,
+		Credential: e.Credential,
+		Status:     e.Status,
+		ReqBytes:   e.ReqBytes,
+		RespBytes:  e.RespBytes,
+		Duration:   time.Duration(e.DurationMS * float64(time.Millisecond)),
+		Retried:    e.Retried,
+		Redacted:   e.Redacted,
+		Warning:    e.Warning,
+		Error:      e.Error,
+	}
+}
+
+// MarshalJSON writes "ts" first, then the remaining fields in SPEC order.
+func (e Entry) MarshalJSON() ([]byte, error) {
+	b, err := e.appendLine(nil)
+	if err != nil {
+		return nil, err
+	}
+	return bytes.TrimSuffix(b, []byte("\n")), nil
+}
+
+// UnmarshalJSON reads a line written by MarshalJSON; "ts" must be RFC 3339.
+func (e *Entry) UnmarshalJSON(b []byte) error {
+	var w struct {
+		TS *string `json:"ts"`
+		*entryFields
+	}
+	w.entryFields = (*entryFields)(e)
+	if err := json.Unmarshal(b, &w); err != nil {
+		return err
+	}
+	if w.TS == nil {
+		return fmt.Errorf("missing \"ts\"")
+	}
+	t, err := time.Parse(time.RFC3339Nano, *w.TS)
+	if err != nil {
+		return fmt.Errorf("bad \"ts\": not an RFC 3339 time")
+	}
+	e.Time = t
+	return nil
+}
+
+// appendLine appends the JSON line with its newline. HTML escaping is off so
+// hosts and paths stay greppable as written.
+func (e Entry) appendLine(dst []byte) ([]byte, error) {
+	w := struct {
+		TS string `json:"ts"`
+		entryFields
+	}{e.Time.UTC().Format(tsLayout), entryFields(e)}
+	buf := bytes.NewBuffer(dst)
+	enc := json.NewEncoder(buf)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(w); err != nil {
+		return nil, err
+	}
+	return buf.Bytes(), nil
+}
+
+// Log appends audit lines to a file. A nil *Log discards records, so callers
+// without --audit-log need no special case.
+type Log struct {
+	session string
+
+	mu  sync.Mutex // orders seq and the write together: file order = seq order
+	f   *os.File
+	seq int64
+	buf []byte
+}
+
+// OpenLog opens (creating it 0600 if needed) the audit log at path for
+// appending; existing content, possibly from other sessions, is kept.
+func OpenLog(path, sessionID string) (*Log, error) {
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("audit log: %w", err)
+	}
+	return &Log{session: sessionID, f: f}, nil
+}
+
+// Write appends one line for r. It is safe for concurrent use, and the line
+// has been handed to the kernel in a single write(2) when Write returns: with
+// O_APPEND that keeps lines whole even when several sessions share the file.
+func (l *Log) Write(r proxy.Record) error {
+	if l == nil {
+		return nil
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.f == nil {
+		return fmt.Errorf("audit log: %w", os.ErrClosed)
+	}
+	b, err := NewEntry(l.session, l.seq+1, r).appendLine(l.buf[:0])
+	if err != nil {
+		return fmt.Errorf("audit log: %w", err)
+	}
+	l.buf = b
+	if _, err := l.f.Write(b); err != nil {
+		return fmt.Errorf("audit log: %w", err)
+	}
+	l.seq++
+	return nil
+}
+
+// Close closes the file. Later Writes fail; Close itself is idempotent.
+func (l *Log) Close() error {
+	if l == nil {
+		return nil
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.f == nil {
+		return nil
+	}
+	err := l.f.Close()
+	l.f = nil
+	if err != nil {
+		return fmt.Errorf("audit log: %w", err)
+	}
+	return nil
+}

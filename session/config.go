@@ -1,0 +1,168 @@
+// Package session turns agentvault.yaml (or the zero-config presets) into
+// resolved credentials: config parsing and validation, presets, placeholders,
+// secret resolution through the backends, and the starter config of `init`.
+package session
+
+import (
+	"time"
+
+	"gopkg.in/yaml.v3"
+)
+
+// Egress, guard and inject vocabulary, as written in the config.
+const (
+	EgressAllow = "allow"
+	EgressDeny  = "deny"
+
+	InspectCredentialed = "credentialed"
+	InspectAll          = "all"
+
+	LeakBlock = "block"
+	LeakWarn  = "warn"
+	LeakOff   = "off"
+
+	ReflectionRedact = "redact"
+	ReflectionOff    = "off"
+
+	InjectPlaceholder = "placeholder"
+	InjectBearer      = "bearer"
+	InjectBasic       = "basic"
+	InjectHeader      = "header"
+	InjectQuery       = "query"
+	InjectAWSSigV4    = "aws-sigv4"
+
+	// DefaultBasicUsername is what GitHub (and most git hosts) accept with a token.
+	DefaultBasicUsername = "x-access-token"
+	// SecretToken is replaced by the secret in a header rule's format.
+	SecretToken = "{{secret}}"
+	// DefaultTTL applies when neither the credential nor the backend gives one.
+	DefaultTTL = time.Hour
+)
+
+// Config is a parsed and validated agentvault.yaml, or the zero-config
+// equivalent. Defaults are already applied.
+type Config struct {
+	File        string // the file it came from; "" in zero-config mode
+	ZeroConfig  bool
+	Backends    map[string]BackendConfig // declared under backends:, by name
+	Credentials []Credential
+	Egress      Egress
+	Guard       Guard
+	Audit       AuditConfig
+}
+
+// BackendConfig is one entry under backends:. Its type-specific options are
+// kept as YAML so the backends package can decode them into its own types.
+type BackendConfig struct {
+	Name string
+	Type string
+	Line int // 0 for a backend used by reference without a backends: entry
+	file string
+	node *yaml.Node // the mapping without "type"; nil when undeclared or empty
+}
+
+// Credential is one entry under credentials:, with its preset applied.
+type Credential struct {
+	Name        string
+	Line        int
+	Secret      Ref
+	Preset      string
+	Hosts       []string // normalized host patterns (lower case, optional :port)
+	Inject      []InjectRule
+	Env         []string // child variables that receive the placeholder
+	TTL         time.Duration
+	Methods     []string // upper case; empty means any
+	Paths       []string // globs; empty means any
+	Placeholder string   // fixed placeholder; "" means a random one per session
+}
+
+// InjectRule is one `inject:` rule. Hosts empty means all of the credential's hosts.
+type InjectRule struct {
+	Type     string
+	Username string // basic
+	Name     string // header or query parameter name
+	Format   string // header value, with SecretToken where the secret goes
+	Hosts    []string
+}
+
+// Ref is a secret reference "<backend>:<reference>".
+type Ref struct {
+	Backend string // backend instance name, e.g. "vault" or "op"
+	Ref     string // everything after the first colon, passed to the backend as is
+}
+
+// String gives the reference back in config syntax.
+func (r Ref) String() string { return r.Backend + ":" + r.Ref }
+
+// Egress is the egress policy section.
+type Egress struct {
+	Default string // EgressAllow or EgressDeny
+	Allow   []string
+	Deny    []string
+	NoProxy []string
+	Inspect string // InspectCredentialed or InspectAll
+}
+
+// Guard is the guard section.
+type Guard struct {
+	Leak       string // LeakBlock, LeakWarn or LeakOff
+	Reflection string // ReflectionRedact or ReflectionOff
+}
+
+// AuditConfig is the audit section.
+type AuditConfig struct {
+	Log string // JSON Lines audit log path; "" for none
+}
+
+func defaultConfig() *Config {
+	return &Config{
+		Backends: map[string]BackendConfig{},
+		Egress:   Egress{Default: EgressAllow, Inspect: InspectCredentialed},
+		Guard:    Guard{Leak: LeakBlock, Reflection: ReflectionRedact},
+	}
+}
+
+// LookupBackend returns the backend instance a reference names: the declared
+// entry, or an implicit one when the name is also a backend type ("env",
+// "vault", "aws", ...). Implicit entries have Line 0 and decode nothing.
+func (c *Config) LookupBackend(name string) (BackendConfig, bool) {
+	if b, ok := c.Backends[name]; ok {
+		return b, true
+	}
+	if t, ok := implicitBackendType(name); ok {
+		return BackendConfig{Name: name, Type: t, file: c.File}, true
+	}
+	return BackendConfig{}, false
+}
+
+// Credential returns the credential with that name.
+func (c *Config) Credential(name string) (Credential, bool) {
+	for _, cr := range c.Credentials {
+		if cr.Name == name {
+			return cr, true
+		}
+	}
+	return Credential{}, false
+}
+
+// HasInject reports whether any rule of c has type t.
+func (c Credential) HasInject(t string) bool {
+	for _, r := range c.Inject {
+		if r.Type == t {
+			return true
+		}
+	}
+	return false
+}
+
+// EffectiveTTL is how long a resolved value may be used before resolving it
+// again: the configured ttl, else the backend's lease or TTL, else DefaultTTL.
+func (c Credential) EffectiveTTL(backendTTL time.Duration) time.Duration {
+	switch {
+	case c.TTL > 0:
+		return c.TTL
+	case backendTTL > 0:
+		return backendTTL
+	}
+	return DefaultTTL
+}

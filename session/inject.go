@@ -1,0 +1,206 @@
+package session
+
+import (
+	"fmt"
+	"strings"
+
+	"gopkg.in/yaml.v3"
+)
+
+// InjectTypes are the accepted `inject:` types.
+var InjectTypes = []string{InjectPlaceholder, InjectBearer, InjectBasic, InjectHeader, InjectQuery, InjectAWSSigV4}
+
+var ruleKeys = []string{"type", "username", "name", "format", "hosts"}
+
+// headers the proxy must own: setting them from a credential would break
+// framing, routing or the proxy's own authentication.
+var reservedHeaders = []string{
+	"host", "content-length", "transfer-encoding", "connection", "upgrade",
+	"proxy-authorization", "proxy-connection", "te", "trailer", "keep-alive",
+}
+
+// injectRules reads `inject:` as a type name, one rule mapping, or a list of
+// either. It also returns each rule's host nodes for later messages.
+func (p *parser) injectRules(n *yaml.Node, what string) ([]InjectRule, [][]*yaml.Node, error) {
+	d := deref(n)
+	items := []*yaml.Node{n}
+	if d.Kind == yaml.SequenceNode {
+		items = d.Content
+	}
+	var rules []InjectRule
+	var hostNodes [][]*yaml.Node
+	for _, it := range items {
+		r, hn, err := p.injectRule(it, what)
+		if err != nil {
+			return nil, nil, err
+		}
+		rules = append(rules, r)
+		hostNodes = append(hostNodes, hn)
+	}
+	return rules, hostNodes, nil
+}
+
+func (p *parser) injectRule(n *yaml.Node, what string) (InjectRule, []*yaml.Node, error) {
+	var r InjectRule
+	d := deref(n)
+	if d.Kind == yaml.ScalarNode {
+		t, err := str(p.file, n, what)
+		if err != nil {
+			return r, nil, err
+		}
+		r.Type = t
+		if err := p.finishRule(&r, n, what, nil); err != nil {
+			return r, nil, err
+		}
+		return r, nil, nil
+	}
+	if d.Kind != yaml.MappingNode {
+		return r, nil, nodeError(p.file, n, "%s: expected a type name, a rule mapping or a list of rules, got %s", what, kindName(n))
+	}
+	pairs, err := mappingPairs(p.file, n, what)
+	if err != nil {
+		return r, nil, err
+	}
+	var hostNodes []*yaml.Node
+	keyNodes := map[string]*yaml.Node{}
+	for _, kv := range pairs {
+		keyNodes[kv.key.Value] = kv.key
+		field := what + "." + kv.key.Value
+		switch kv.key.Value {
+		case "type":
+			r.Type, err = str(p.file, kv.val, field)
+			keyNodes["type"] = kv.val
+		case "username":
+			r.Username, err = str(p.file, kv.val, field)
+		case "name":
+			r.Name, err = str(p.file, kv.val, field)
+		case "format":
+			r.Format, err = str(p.file, kv.val, field)
+		case "hosts":
+			r.Hosts, hostNodes, err = p.hostList(kv.val, field)
+		default:
+			return r, nil, unknownKey(p.file, kv.key, what, ruleKeys)
+		}
+		if err != nil {
+			return r, nil, err
+		}
+	}
+	if r.Type == "" {
+		return r, nil, nodeError(p.file, n, "%s: a rule needs a type (%s)", what, joinComma(InjectTypes))
+	}
+	if err := p.finishRule(&r, keyNodes["type"], what, keyNodes); err != nil {
+		return r, nil, err
+	}
+	return r, hostNodes, nil
+}
+
+// finishRule checks which keys fit the type and applies defaults. keyNodes
+// is nil for the short form ("inject: bearer").
+func (p *parser) finishRule(r *InjectRule, typeNode *yaml.Node, what string, keyNodes map[string]*yaml.Node) error {
+	if !contains(InjectTypes, r.Type) {
+		return nodeError(p.file, typeNode, "%s: unknown inject type %q (known: %s)", what, r.Type, joinComma(InjectTypes))
+	}
+	allowed := map[string][]string{
+		InjectBasic:  {"username"},
+		InjectHeader: {"name", "format"},
+		InjectQuery:  {"name"},
+	}[r.Type]
+	for _, k := range []string{"username", "name", "format"} {
+		if kn, ok := keyNodes[k]; ok && !contains(allowed, k) {
+			return nodeError(p.file, kn, "%s: %s does not apply to type %s", what, k, r.Type)
+		}
+	}
+	switch r.Type {
+	case InjectBasic:
+		if r.Username == "" {
+			r.Username = DefaultBasicUsername
+		}
+		if strings.Contains(r.Username, ":") {
+			return nodeError(p.file, keyNodes["username"], "%s: a basic username cannot contain ':'", what)
+		}
+	case InjectHeader, InjectQuery:
+		if r.Name == "" {
+			return nodeError(p.file, typeNode, "%s: type %s needs a name, e.g. {type: %s, name: %s}", what, r.Type, r.Type, map[string]string{InjectHeader: "X-Api-Key", InjectQuery: "key"}[r.Type])
+		}
+		if r.Type == InjectHeader {
+			if !isToken(r.Name) {
+				return nodeError(p.file, keyNodes["name"], "%s: %q is not a header name", what, r.Name)
+			}
+			if contains(reservedHeaders, strings.ToLower(r.Name)) {
+				return nodeError(p.file, keyNodes["name"], "%s: header %s is managed by the proxy", what, r.Name)
+			}
+			if r.Format == "" {
+				r.Format = SecretToken
+			}
+			if !strings.Contains(r.Format, SecretToken) {
+				return nodeError(p.file, keyNodes["format"], "%s: format must contain %s", what, SecretToken)
+			}
+			if strings.ContainsAny(r.Format, "\r\n") {
+				return nodeError(p.file, keyNodes["format"], "%s: format cannot contain a line break", what)
+			}
+		}
+	}
+	return nil
+}
+
+// authConflict refuses two rules that would set the same header (or query
+// parameter) on the same host pattern: which one wins would be arbitrary.
+// Overlap between different wildcard patterns is left to the proxy's order.
+func authConflict(rules []InjectRule) error {
+	for i, r := range rules {
+		target := ruleTarget(r)
+		if target == "" {
+			continue
+		}
+		for _, prev := range rules[:i] {
+			if ruleTarget(prev) == target && hostsOverlap(prev.Hosts, r.Hosts) {
+				return fmt.Errorf("inject rules %s and %s both set %s on the same hosts (use hosts: to split them)", prev.Type, r.Type, target)
+			}
+		}
+	}
+	return nil
+}
+
+// hostsOverlap treats an empty list as "all of the credential's hosts".
+func hostsOverlap(a, b []string) bool {
+	if len(a) == 0 || len(b) == 0 {
+		return true
+	}
+	for _, h := range a {
+		if contains(b, h) {
+			return true
+		}
+	}
+	return false
+}
+
+// ruleTarget names what a rule sets, "" for placeholder rules.
+func ruleTarget(r InjectRule) string {
+	switch r.Type {
+	case InjectBearer, InjectBasic, InjectAWSSigV4:
+		return "the Authorization header"
+	case InjectHeader:
+		if strings.EqualFold(r.Name, "authorization") {
+			return "the Authorization header"
+		}
+		return "header " + strings.ToLower(r.Name)
+	case InjectQuery:
+		return "query parameter " + r.Name
+	}
+	return ""
+}
+
+func cloneRules(rules []InjectRule) []InjectRule {
+	if rules == nil {
+		return nil
+	}
+	out := make([]InjectRule, len(rules))
+	for i, r := range rules {
+		r.Hosts = append([]string(nil), r.Hosts...)
+		if len(r.Hosts) == 0 {
+			r.Hosts = nil
+		}
+		out[i] = r
+	}
+	return out
+}

@@ -1,0 +1,196 @@
+package session
+
+import "strings"
+
+// Preset is a built-in service description: where its token goes, which
+// variables carry it, and how real tokens look (so placeholders pass
+// client-side format checks).
+type Preset struct {
+	Name              string
+	Hosts             []string
+	Env               []string // the first one set is used in zero-config mode
+	Inject            []InjectRule
+	PlaceholderPrefix string
+	Description       string
+}
+
+func bearer(hosts ...string) InjectRule { return InjectRule{Type: InjectBearer, Hosts: hosts} }
+
+func header(name string, hosts ...string) InjectRule {
+	return InjectRule{Type: InjectHeader, Name: name, Format: SecretToken, Hosts: hosts}
+}
+
+func basic(user string, hosts ...string) InjectRule {
+	return InjectRule{Type: InjectBasic, Username: user, Hosts: hosts}
+}
+
+// presets is ordered by name for listings. Rules carry hosts: only where a
+// credential's hosts need different treatment.
+var presets = []Preset{
+	{
+		Name:              "anthropic",
+		Hosts:             []string{"api.anthropic.com"},
+		Env:               []string{"ANTHROPIC_API_KEY"},
+		Inject:            []InjectRule{header("x-api-key")},
+		PlaceholderPrefix: "sk-ant-api03-",
+		Description:       "Anthropic API (Claude)",
+	},
+	{
+		Name:              "gemini",
+		Hosts:             []string{"generativelanguage.googleapis.com"},
+		Env:               []string{"GEMINI_API_KEY", "GOOGLE_API_KEY"},
+		Inject:            []InjectRule{header("x-goog-api-key")},
+		PlaceholderPrefix: "AIza",
+		Description:       "Google Gemini API",
+	},
+	{
+		Name:  "github",
+		Hosts: []string{"api.github.com", "github.com", "*.githubusercontent.com", "uploads.github.com"},
+		Env:   []string{"GITHUB_TOKEN", "GH_TOKEN"},
+		// git over HTTPS authenticates with Basic; the REST/GraphQL API and
+		// raw content take the token as a bearer.
+		Inject: []InjectRule{
+			basic(DefaultBasicUsername, "github.com"),
+			bearer("api.github.com", "uploads.github.com", "*.githubusercontent.com"),
+		},
+		PlaceholderPrefix: "ghp_",
+		Description:       "GitHub API and git over HTTPS",
+	},
+	{
+		Name:  "gitlab",
+		Hosts: []string{"gitlab.com"},
+		Env:   []string{"GITLAB_TOKEN"},
+		// git and the API share the host: git reads Basic (any username works
+		// with a personal access token), the API reads PRIVATE-TOKEN and
+		// ignores Basic, so both are set.
+		Inject:            []InjectRule{basic("oauth2"), header("PRIVATE-TOKEN")},
+		PlaceholderPrefix: "glpat-",
+		Description:       "GitLab.com API and git over HTTPS",
+	},
+	{
+		Name:              "groq",
+		Hosts:             []string{"api.groq.com"},
+		Env:               []string{"GROQ_API_KEY"},
+		Inject:            []InjectRule{bearer()},
+		PlaceholderPrefix: "gsk_",
+		Description:       "Groq API",
+	},
+	{
+		Name:  "huggingface",
+		Hosts: []string{"huggingface.co", "*.huggingface.co", "*.hf.co"},
+		Env:   []string{"HF_TOKEN", "HUGGING_FACE_HUB_TOKEN"},
+		// *.hf.co serves pre-signed CDN downloads that refuse a second
+		// Authorization; there the placeholder is only swapped if sent.
+		Inject:            []InjectRule{bearer("huggingface.co", "*.huggingface.co")},
+		PlaceholderPrefix: "hf_",
+		Description:       "Hugging Face Hub",
+	},
+	{
+		Name:        "mistral",
+		Hosts:       []string{"api.mistral.ai"},
+		Env:         []string{"MISTRAL_API_KEY"},
+		Inject:      []InjectRule{bearer()},
+		Description: "Mistral AI API",
+	},
+	{
+		Name:              "npm",
+		Hosts:             []string{"registry.npmjs.org"},
+		Env:               []string{"NPM_TOKEN", "NODE_AUTH_TOKEN"},
+		Inject:            []InjectRule{bearer()},
+		PlaceholderPrefix: "npm_",
+		Description:       "npm registry",
+	},
+	{
+		Name:              "openai",
+		Hosts:             []string{"api.openai.com"},
+		Env:               []string{"OPENAI_API_KEY"},
+		Inject:            []InjectRule{bearer()},
+		PlaceholderPrefix: "sk-proj-",
+		Description:       "OpenAI API",
+	},
+	{
+		Name:              "openrouter",
+		Hosts:             []string{"openrouter.ai"},
+		Env:               []string{"OPENROUTER_API_KEY"},
+		Inject:            []InjectRule{bearer()},
+		PlaceholderPrefix: "sk-or-v1-",
+		Description:       "OpenRouter API",
+	},
+	{
+		Name:              "slack",
+		Hosts:             []string{"slack.com", "*.slack.com"},
+		Env:               []string{"SLACK_BOT_TOKEN", "SLACK_TOKEN"},
+		Inject:            []InjectRule{bearer()},
+		PlaceholderPrefix: "xoxb-",
+		Description:       "Slack Web API",
+	},
+	{
+		Name:              "stripe",
+		Hosts:             []string{"api.stripe.com"},
+		Env:               []string{"STRIPE_API_KEY", "STRIPE_SECRET_KEY"},
+		Inject:            []InjectRule{bearer()},
+		PlaceholderPrefix: "sk_live_",
+		Description:       "Stripe API",
+	},
+}
+
+// Presets returns copies of the built-in presets, ordered by name.
+func Presets() []Preset {
+	out := make([]Preset, len(presets))
+	for i, p := range presets {
+		out[i] = p.clone()
+	}
+	return out
+}
+
+// PresetNames lists the preset names in order.
+func PresetNames() []string {
+	out := make([]string, len(presets))
+	for i, p := range presets {
+		out[i] = p.Name
+	}
+	return out
+}
+
+// LookupPreset finds a preset by name, ignoring case.
+func LookupPreset(name string) (Preset, bool) {
+	name = strings.ToLower(strings.TrimSpace(name))
+	for _, p := range presets {
+		if p.Name == name {
+			return p.clone(), true
+		}
+	}
+	return Preset{}, false
+}
+
+func (p Preset) clone() Preset {
+	p.Hosts = append([]string(nil), p.Hosts...)
+	p.Env = append([]string(nil), p.Env...)
+	p.Inject = cloneRules(p.Inject)
+	return p
+}
+
+// ZeroConfig is the configuration used when there is no config file: one
+// credential per preset whose variable is set (non-empty) in agentvault's own
+// environment, read through the env backend and given to the child as a
+// placeholder in all of the preset's variables.
+func ZeroConfig(lookupEnv func(string) (string, bool)) *Config {
+	cfg := defaultConfig()
+	cfg.ZeroConfig = true
+	for _, p := range presets {
+		for _, v := range p.Env {
+			if val, ok := lookupEnv(v); ok && val != "" {
+				cfg.Credentials = append(cfg.Credentials, Credential{
+					Name:   p.Name,
+					Secret: Ref{Backend: "env", Ref: v},
+					Preset: p.Name,
+					Hosts:  append([]string(nil), p.Hosts...),
+					Inject: cloneRules(p.Inject),
+					Env:    append([]string(nil), p.Env...),
+				})
+				break
+			}
+		}
+	}
+	return cfg
+}
