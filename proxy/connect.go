@@ -134,6 +134,20 @@ func (p *Proxy) onConnect(req *http.Request, sess *martian.Session) {
 		refuse(sess, http.StatusBadRequest, nil, "agentvault: malformed CONNECT target\n")
 		return
 	}
+	if !p.Guard.leakOff() {
+		// The target name is itself a channel: "<secret>.evil.example" would
+		// carry the secret out through DNS and SNI.
+		if c := newMatcher(p.unboundCreds(host, port), lowerForms).findString(host); c != nil {
+			why := fmt.Sprintf("CONNECT target carries the secret of %q", c.Name)
+			if p.Guard.leakBlocks() {
+				rec.Action, rec.Status, rec.Warning = ActionLeakBlocked, http.StatusForbidden, why
+				p.emit(rec)
+				refuse(sess, http.StatusForbidden, nil, "agentvault: "+why+"\n")
+				return
+			}
+			rec.Warning = why
+		}
+	}
 	d := p.policy.egress(host, port)
 	if !d.allowed {
 		rec.Action, rec.Status, rec.Warning = ActionDeny, http.StatusForbidden, "denied by "+d.rule

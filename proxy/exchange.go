@@ -24,6 +24,15 @@ type exchange struct {
 	respBody *countingBody
 	once     sync.Once
 	refused  bool
+	leak     *leakReader // scans the request body, when the leak guard has secrets to look for
+	redacted atomic.Bool
+}
+
+func (ex *exchange) addWarning(w string) {
+	if ex.rec.Warning != "" {
+		ex.rec.Warning += "; "
+	}
+	ex.rec.Warning += w
 }
 
 // countingBody counts bytes read and calls done once, at EOF or Close.
@@ -70,6 +79,10 @@ func (p *Proxy) finish(ex *exchange) {
 			ex.rec.RespBytes = ex.respBody.n.Load()
 		}
 		ex.rec.Duration = time.Since(ex.start)
+		ex.rec.Redacted = ex.redacted.Load()
+		if ex.leak != nil && ex.leak.hit != nil && !ex.leak.block {
+			ex.addWarning(fmt.Sprintf("secret of %q in a request body headed to %s, which it is not bound to", ex.leak.hit.Name, ex.rec.Host))
+		}
 		p.emit(ex.rec)
 	})
 }
@@ -109,15 +122,23 @@ func (p *Proxy) roundTrip(req *http.Request) (*http.Response, error) {
 	}
 	if res == nil {
 		removeHopHeaders(req.Header, isUpgrade(req.Header))
+		if !p.Guard.reflectOff() {
+			limitAcceptEncoding(req.Header)
+		}
 		var err error
 		res, err = p.transport.RoundTrip(req)
-		if err != nil {
+		switch {
+		case err != nil && ex.leak != nil && ex.leak.hit != nil && ex.leak.block:
+			res = p.refusal(req, ex, http.StatusForbidden, ActionLeakBlocked,
+				fmt.Sprintf("secret of %q in the request body headed to %s, which it is not bound to", ex.leak.hit.Name, ex.rec.Host))
+		case err != nil:
 			res = p.upstreamError(req, ex, err)
-		} else {
+		default:
 			ex.rec.Status = res.StatusCode
 			if res.StatusCode != http.StatusSwitchingProtocols {
 				removeHopHeaders(res.Header, false)
 			}
+			p.guardResponse(req, res, ex)
 		}
 	}
 	ex.respBody = &countingBody{rc: res.Body, done: func() { p.finish(ex) }}
@@ -143,6 +164,10 @@ func (p *Proxy) prepareTLS(req *http.Request, sess *martian.Session, t *target, 
 	req.URL.Scheme = "https"
 	req.URL.Host = joinHostPort(t.host, t.port)
 	ex.rec.Action = ActionPass
+	// Before injection: afterwards the bound secrets are rightly present.
+	if r := p.checkLeak(req, t.host, t.port, ex); r != nil {
+		return r
+	}
 	var names []string
 	for _, c := range p.policy.credentialsFor(t.host, t.port) {
 		if !c.allows(req) {
@@ -178,6 +203,9 @@ func (p *Proxy) preparePlain(req *http.Request, ex *exchange) *http.Response {
 		return p.refusal(req, ex, http.StatusForbidden, ActionDeny, fmt.Sprintf("%s is denied by %s", host, d.rule))
 	}
 	ex.rec.Action = ActionPass
+	if r := p.checkLeak(req, host, -1, ex); r != nil {
+		return r
+	}
 	p.warnPlaceholders(req, host, -1, ex)
 	return nil
 }
@@ -190,11 +218,7 @@ func (p *Proxy) warnPlaceholders(req *http.Request, host string, port int, ex *e
 			continue
 		}
 		if requestMentions(req, c.Placeholder) {
-			w := fmt.Sprintf("placeholder for %q sent to %s", c.Name, host)
-			if ex.rec.Warning != "" {
-				ex.rec.Warning += "; "
-			}
-			ex.rec.Warning += w
+			ex.addWarning(fmt.Sprintf("placeholder for %q sent to %s", c.Name, host))
 		}
 	}
 }

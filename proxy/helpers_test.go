@@ -131,7 +131,7 @@ func (h *harness) waitRecords(t testing.TB, n int) []Record {
 
 const testPassword = "pw-test-123"
 
-func startProxy(t testing.TB, up *testCA, creds []*Credential, eg Egress, connectTo map[string]string) *harness {
+func startProxy(t testing.TB, up *testCA, creds []*Credential, eg Egress, connectTo map[string]string, opts ...func(*Proxy)) *harness {
 	t.Helper()
 	h := &harness{session: newTestCA(t, "session")}
 	h.p = &Proxy{
@@ -147,6 +147,9 @@ func startProxy(t testing.TB, up *testCA, creds []*Credential, eg Egress, connec
 			h.records = append(h.records, r)
 			h.mu.Unlock()
 		},
+	}
+	for _, o := range opts {
+		o(h.p)
 	}
 	addr, err := h.p.Start("127.0.0.1:0")
 	if err != nil {

@@ -47,6 +47,8 @@ type Proxy struct {
 	// Credentials and Egress are the session's rules.
 	Credentials []*Credential
 	Egress      Egress
+	// Guard says what to do with secrets seen where they do not belong.
+	Guard Guard
 	// RootCAs verifies upstream TLS (system roots plus --upstream-ca).
 	RootCAs *x509.CertPool
 	// ConnectTo maps "host:port" to the "addr:port" to dial instead (see ParseConnectTo).
@@ -86,6 +88,9 @@ func (p *Proxy) Start(addr string) (net.Addr, error) {
 	}
 	if err := CheckListenAddr(addr); err != nil {
 		return nil, err
+	}
+	if err := p.Guard.validate(); err != nil {
+		return nil, fmt.Errorf("proxy: %w", err)
 	}
 	pol, err := compilePolicy(p.Credentials, p.Egress)
 	if err != nil {

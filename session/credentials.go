@@ -189,7 +189,7 @@ func (p *parser) checkCredential(c *Credential, what string, item *yaml.Node, no
 			c.Env = append([]string(nil), pr.Env...)
 		}
 		if !set["inject"] {
-			c.Inject = cloneRules(pr.Inject)
+			c.Inject = presetRulesFor(pr.Inject, c.Hosts)
 			nodes.ruleHosts = nil
 		}
 	}
@@ -231,6 +231,30 @@ func (p *parser) checkCredential(c *Credential, what string, item *yaml.Node, no
 		st.placeholders[c.Placeholder] = c.Name
 	}
 	return nil
+}
+
+// presetRulesFor adapts a preset's rules to a credential that narrowed the
+// hosts: a rule keeps only the hosts still covered, and a rule limited to
+// hosts that are all gone is dropped rather than reported as an error the
+// user never wrote.
+func presetRulesFor(rules []InjectRule, hosts []string) []InjectRule {
+	var out []InjectRule
+	for _, r := range cloneRules(rules) {
+		if len(r.Hosts) > 0 {
+			var kept []string
+			for _, h := range r.Hosts {
+				if coveredBy(hosts, h) {
+					kept = append(kept, h)
+				}
+			}
+			if len(kept) == 0 {
+				continue
+			}
+			r.Hosts = kept
+		}
+		out = append(out, r)
+	}
+	return out
 }
 
 func elemOr(list []*yaml.Node, i int, def *yaml.Node) *yaml.Node {

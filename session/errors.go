@@ -44,7 +44,7 @@ var (
 	yamlLinePrefix = regexp.MustCompile(`^(?:yaml: )?line (\d+): `)
 	// yaml.v3 quotes the offending value in type errors; a backend option may
 	// be a secret (a token pasted in the wrong place), so the value goes.
-	yamlQuotedValue = regexp.MustCompile("cannot unmarshal (!!\\w+) `[^`]*` into")
+	yamlQuotedValue = regexp.MustCompile("cannot unmarshal (!!\\w+)(?: `[^`]*`)? into")
 )
 
 var yamlTagNames = map[string]string{

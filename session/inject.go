@@ -49,7 +49,7 @@ func (p *parser) injectRule(n *yaml.Node, what string) (InjectRule, []*yaml.Node
 			return r, nil, err
 		}
 		r.Type = t
-		if err := p.finishRule(&r, n, what, nil); err != nil {
+		if err := p.finishRule(&r, what, nil, map[string]*yaml.Node{"type": n}); err != nil {
 			return r, nil, err
 		}
 		return r, nil, nil
@@ -63,13 +63,14 @@ func (p *parser) injectRule(n *yaml.Node, what string) (InjectRule, []*yaml.Node
 	}
 	var hostNodes []*yaml.Node
 	keyNodes := map[string]*yaml.Node{}
+	valNodes := map[string]*yaml.Node{}
 	for _, kv := range pairs {
 		keyNodes[kv.key.Value] = kv.key
+		valNodes[kv.key.Value] = kv.val
 		field := what + "." + kv.key.Value
 		switch kv.key.Value {
 		case "type":
 			r.Type, err = str(p.file, kv.val, field)
-			keyNodes["type"] = kv.val
 		case "username":
 			r.Username, err = str(p.file, kv.val, field)
 		case "name":
@@ -88,15 +89,17 @@ func (p *parser) injectRule(n *yaml.Node, what string) (InjectRule, []*yaml.Node
 	if r.Type == "" {
 		return r, nil, nodeError(p.file, n, "%s: a rule needs a type (%s)", what, joinComma(InjectTypes))
 	}
-	if err := p.finishRule(&r, keyNodes["type"], what, keyNodes); err != nil {
+	if err := p.finishRule(&r, what, keyNodes, valNodes); err != nil {
 		return r, nil, err
 	}
 	return r, hostNodes, nil
 }
 
-// finishRule checks which keys fit the type and applies defaults. keyNodes
-// is nil for the short form ("inject: bearer").
-func (p *parser) finishRule(r *InjectRule, typeNode *yaml.Node, what string, keyNodes map[string]*yaml.Node) error {
+// finishRule checks which keys fit the type and applies defaults. The maps
+// hold the rule's key and value nodes by key; only "type" is set for the
+// short form ("inject: bearer").
+func (p *parser) finishRule(r *InjectRule, what string, keyNodes, valNodes map[string]*yaml.Node) error {
+	typeNode := valNodes["type"]
 	if !contains(InjectTypes, r.Type) {
 		return nodeError(p.file, typeNode, "%s: unknown inject type %q (known: %s)", what, r.Type, joinComma(InjectTypes))
 	}
@@ -116,7 +119,7 @@ func (p *parser) finishRule(r *InjectRule, typeNode *yaml.Node, what string, key
 			r.Username = DefaultBasicUsername
 		}
 		if strings.Contains(r.Username, ":") {
-			return nodeError(p.file, keyNodes["username"], "%s: a basic username cannot contain ':'", what)
+			return nodeError(p.file, valNodes["username"], "%s: a basic username cannot contain ':'", what)
 		}
 	case InjectHeader, InjectQuery:
 		if r.Name == "" {
@@ -124,19 +127,19 @@ func (p *parser) finishRule(r *InjectRule, typeNode *yaml.Node, what string, key
 		}
 		if r.Type == InjectHeader {
 			if !isToken(r.Name) {
-				return nodeError(p.file, keyNodes["name"], "%s: %q is not a header name", what, r.Name)
+				return nodeError(p.file, valNodes["name"], "%s: %q is not a header name", what, r.Name)
 			}
 			if contains(reservedHeaders, strings.ToLower(r.Name)) {
-				return nodeError(p.file, keyNodes["name"], "%s: header %s is managed by the proxy", what, r.Name)
+				return nodeError(p.file, valNodes["name"], "%s: header %s is managed by the proxy", what, r.Name)
 			}
 			if r.Format == "" {
 				r.Format = SecretToken
 			}
 			if !strings.Contains(r.Format, SecretToken) {
-				return nodeError(p.file, keyNodes["format"], "%s: format must contain %s", what, SecretToken)
+				return nodeError(p.file, valNodes["format"], "%s: format must contain %s", what, SecretToken)
 			}
 			if strings.ContainsAny(r.Format, "\r\n") {
-				return nodeError(p.file, keyNodes["format"], "%s: format cannot contain a line break", what)
+				return nodeError(p.file, valNodes["format"], "%s: format cannot contain a line break", what)
 			}
 		}
 	}

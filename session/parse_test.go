@@ -60,6 +60,12 @@ func TestParseSpecExample(t *testing.T) {
 	if !reflect.DeepEqual(cfg.Egress, wantEgress) {
 		t.Errorf("egress = %+v", cfg.Egress)
 	}
+	if c, ok := cfg.Credential("stripe"); !ok || c.Name != "stripe" {
+		t.Errorf("Credential(stripe) = %+v, %v", c, ok)
+	}
+	if _, ok := cfg.Credential("nope"); ok {
+		t.Error("Credential(nope) found")
+	}
 	if cfg.Guard != (Guard{"block", "redact"}) || cfg.Audit.Log != "./agentvault-audit.jsonl" {
 		t.Errorf("guard=%+v audit=%+v", cfg.Guard, cfg.Audit)
 	}
@@ -98,11 +104,19 @@ func TestParseCredentialForms(t *testing.T) {
 			Credential{Name: "aws", Secret: Ref{"vault", "aws/creds/agent"}, Hosts: []string{"*.amazonaws.com"}, Inject: []InjectRule{{Type: "aws-sigv4"}}}},
 		{"preset overridden in part", "  - name: gh\n    preset: GitHub\n    secret: env:MY_GH\n    env: [MY_TOKEN]\n    inject: placeholder\n    placeholder: ghp_fixed_placeholder_1234\n",
 			Credential{Name: "gh", Preset: "github", Secret: Ref{"env", "MY_GH"},
-				Hosts: []string{"api.github.com", "github.com", "*.githubusercontent.com", "uploads.github.com"},
+				Hosts:  []string{"api.github.com", "github.com", "*.githubusercontent.com", "uploads.github.com"},
 				Inject: []InjectRule{{Type: "placeholder"}}, Env: []string{"MY_TOKEN"}, Placeholder: "ghp_fixed_placeholder_1234"}},
 		{"preset env emptied", "  - name: oa\n    preset: openai\n    secret: env:OPENAI_API_KEY\n    env: []\n    methods: [get, Post]\n    ttl: 1h30m\n",
 			Credential{Name: "oa", Preset: "openai", Secret: Ref{"env", "OPENAI_API_KEY"}, Hosts: []string{"api.openai.com"},
 				Inject: []InjectRule{{Type: "bearer"}}, Env: []string{}, Methods: []string{"GET", "POST"}, TTL: 90 * time.Minute}},
+		{"preset rules follow narrowed hosts", "  - name: gh\n    preset: github\n    secret: env:T\n    hosts: [api.github.com]\n",
+			Credential{Name: "gh", Preset: "github", Secret: Ref{"env", "T"}, Hosts: []string{"api.github.com"},
+				Env: []string{"GITHUB_TOKEN", "GH_TOKEN"}, Inject: []InjectRule{{Type: "bearer", Hosts: []string{"api.github.com"}}}}},
+		{"split auth rules", "  - name: s\n    secret: env:S\n    hosts: [a.example.com, b.example.com]\n    inject: [{type: bearer, hosts: [a.example.com]}, {type: basic, username: me, hosts: [b.example.com]}, {type: header, name: X-Key}]\n",
+			Credential{Name: "s", Secret: Ref{"env", "S"}, Hosts: []string{"a.example.com", "b.example.com"},
+				Inject: []InjectRule{{Type: "bearer", Hosts: []string{"a.example.com"}}, {Type: "basic", Username: "me", Hosts: []string{"b.example.com"}}, {Type: "header", Name: "X-Key", Format: "{{secret}}"}}}},
+		{"merge list", "  - {name: one, secret: env:ONE, hosts: [one.example.com]}\n  - <<: [{hosts: [m.example.com], ttl: 1m}, {ttl: 2m, env: [M]}]\n    name: two\n    secret: env:TWO\n",
+			Credential{Name: "two", Secret: Ref{"env", "TWO"}, Hosts: []string{"m.example.com"}, TTL: time.Minute, Env: []string{"M"}}},
 		{"aws alias and query", "  - name: db\n    secret: aws:prod/db?version_stage=AWSPREVIOUS#password\n    hosts: [db.example.com]\n",
 			Credential{Name: "db", Secret: Ref{"aws", "prod/db?version_stage=AWSPREVIOUS#password"}, Hosts: []string{"db.example.com"}}},
 		{"anchors and merge", "  - &base {name: one, secret: env:ONE, hosts: [one.example.com]}\n  - <<: *base\n    name: two\n    secret: env:TWO\n",
@@ -148,7 +162,7 @@ func TestParseErrors(t *testing.T) {
 		{"wrong type egress", "egress: deny\n", `a.yaml:1:9: egress: expected a mapping, got a string`},
 		{"wrong type backends", "backends: [vault]\n", `a.yaml:1:11: backends: expected a mapping, got a list`},
 		{"wrong type host element", "credentials:\n  - name: x\n    secret: env:X\n    hosts: [a.com, {b: c}]\n",
-			`a.yaml:4:19: credential "x": hosts: expected a string, got a mapping`},
+			`a.yaml:4:20: credential "x": hosts: expected a string, got a mapping`},
 		{"bool is not a string", "guard:\n  leak: false\n", `a.yaml:2:9: guard.leak: expected a string, got a boolean`},
 		{"bad enum", "guard:\n  leak: drop\n", `a.yaml:2:9: guard.leak: "drop" is not one of block, warn, off`},
 		{"bad egress default", "egress:\n  default: maybe\n", `a.yaml:2:12: egress.default: "maybe" is not one of allow, deny`},
@@ -158,6 +172,8 @@ func TestParseErrors(t *testing.T) {
 			`a.yaml:5:11: duplicate credential name "x" (first defined at line 2)`},
 		{"duplicate key", "version: 1\nguard:\n  leak: warn\n  leak: off\n", `a.yaml:4:3: guard: duplicate key "leak" (first at line 3)`},
 		{"duplicate top key", "version: 1\nversion: 1\n", `a.yaml:2:1: config: duplicate key "version" (first at line 1)`},
+		{"duplicate backend option", "backends:\n  vault:\n    address: a\n    address: b\n", `a.yaml:4:5: backend "vault": duplicate key "address" (first at line 3)`},
+		{"duplicate backend", "backends:\n  vault: {}\n  vault: {}\n", `a.yaml:3:3: backends: duplicate key "vault" (first at line 2)`},
 		{"version 2", "version: 2\n", `a.yaml:1:10: version: unsupported version 2 (this agentvault reads version 1)`},
 		{"version string", "version: \"1\"\n", `a.yaml:1:10: version: expected a number, got a string`},
 		{"bad duration", "credentials:\n  - name: x\n    secret: env:X\n    hosts: [a.com]\n    ttl: 10 minutes\n",
@@ -184,7 +200,7 @@ func TestParseErrors(t *testing.T) {
 			`a.yaml:4:13: credential "x": hosts: host pattern "a.com:99999": bad port "99999"`},
 		{"bad egress pattern", "egress:\n  deny: [\"*bad.com\"]\n", `a.yaml:2:10: egress.deny: host pattern "*bad.com": ...`},
 		{"bad inject type", "credentials:\n  - name: x\n    secret: env:X\n    hosts: [a.com]\n    inject: {type: oauth}\n",
-			`a.yaml:5:19: credential "x": inject: unknown inject type "oauth" (known: placeholder, bearer, basic, header, query, aws-sigv4)`},
+			`a.yaml:5:20: credential "x": inject: unknown inject type "oauth" (known: placeholder, bearer, basic, header, query, aws-sigv4)`},
 		{"bad inject short type", "credentials:\n  - name: x\n    secret: env:X\n    hosts: [a.com]\n    inject: token\n",
 			`a.yaml:5:13: credential "x": inject: unknown inject type "token" ...`},
 		{"inject without type", "credentials:\n  - name: x\n    secret: env:X\n    hosts: [a.com]\n    inject: {name: X-Key}\n",
@@ -192,15 +208,18 @@ func TestParseErrors(t *testing.T) {
 		{"header without name", "credentials:\n  - name: x\n    secret: env:X\n    hosts: [a.com]\n    inject: header\n",
 			`a.yaml:5:13: credential "x": inject: type header needs a name, e.g. {type: header, name: X-Api-Key}`},
 		{"username on bearer", "credentials:\n  - name: x\n    secret: env:X\n    hosts: [a.com]\n    inject: {type: bearer, username: u}\n",
-			`a.yaml:5:27: credential "x": inject: username does not apply to type bearer`},
+			`a.yaml:5:28: credential "x": inject: username does not apply to type bearer`},
 		{"format without token", "credentials:\n  - name: x\n    secret: env:X\n    hosts: [a.com]\n    inject: {type: header, name: X-K, format: \"Bearer\"}\n",
-			`a.yaml:5:38: credential "x": inject: format must contain {{secret}}`},
+			`a.yaml:5:47: credential "x": inject: format must contain {{secret}}`},
 		{"reserved header", "credentials:\n  - name: x\n    secret: env:X\n    hosts: [a.com]\n    inject: {type: header, name: Host}\n",
-			`a.yaml:5:27: credential "x": inject: header Host is managed by the proxy`},
+			`a.yaml:5:34: credential "x": inject: header Host is managed by the proxy`},
 		{"inject hosts not subset", "credentials:\n  - name: x\n    secret: env:X\n    hosts: [api.a.com, \"*.b.com\"]\n    inject:\n      - {type: bearer, hosts: [x.b.com]}\n      - {type: basic, hosts: [a.com]}\n",
-			`a.yaml:7:32: credential "x": inject host "a.com" is not one of the credential's hosts`},
+			`a.yaml:7:31: credential "x": inject host "a.com" is not one of the credential's hosts`},
 		{"inject hosts port mismatch", "credentials:\n  - name: x\n    secret: env:X\n    hosts: [api.a.com]\n    inject: {type: bearer, hosts: [\"api.a.com:8443\"]}\n",
-			`a.yaml:5:35: credential "x": inject host "api.a.com:8443" is not one of the credential's hosts`},
+			`a.yaml:5:36: credential "x": inject host "api.a.com:8443" is not one of the credential's hosts`},
+		{"conflicting header rules", "credentials:\n  - name: x\n    secret: env:X\n    hosts: [a.com, b.com]\n    inject: [{type: bearer, hosts: [a.com]}, {type: header, name: authorization, hosts: [b.com, a.com]}]\n",
+			`a.yaml:2:5: credential "x": inject rules bearer and header both set the Authorization header on the same hosts (use hosts: to split them)`},
+		{"merge of a non-mapping", "credentials:\n  - <<: [x]\n    name: a\n", `a.yaml:2:10: credential (merge): expected a mapping, got a string`},
 		{"conflicting rules", "credentials:\n  - name: x\n    secret: env:X\n    hosts: [a.com]\n    inject: [bearer, basic]\n",
 			`a.yaml:2:5: credential "x": inject rules bearer and basic both set the Authorization header on the same hosts (use hosts: to split them)`},
 		{"missing name", "credentials:\n  - secret: env:X\n    hosts: [a.com]\n", `a.yaml:2:5: credential at line 2: name is required`},
@@ -227,7 +246,7 @@ func TestParseErrors(t *testing.T) {
 		{"placeholder twice", "credentials:\n  - name: x\n    secret: env:X\n    hosts: [a.com]\n    placeholder: same-placeholder\n  - name: y\n    secret: env:Y\n    hosts: [b.com]\n    placeholder: same-placeholder\n",
 			`a.yaml:9:18: credential "y": placeholder is the same as credential "x"'s`},
 		{"no_proxy with comma", "egress:\n  no_proxy: [\"a.com,b.com\"]\n", `a.yaml:2:14: egress.no_proxy: "a.com,b.com" is not a single NO_PROXY entry`},
-		{"two documents", "version: 1\n---\nversion: 1\n", `a.yaml:3:1: only one YAML document is allowed`},
+		{"two documents", "version: 1\n---\nversion: 1\n", `a.yaml:2:1: only one YAML document is allowed`},
 		{"bad backend name", "backends:\n  \"my:vault\": {type: vault}\n", `a.yaml:2:3: backends: invalid backend name "my:vault" ...`},
 	}
 	for _, tt := range tests {

@@ -1,6 +1,9 @@
 package session
 
-import "strings"
+import (
+	"os"
+	"strings"
+)
 
 // Preset is a built-in service description: where its token goes, which
 // variables carry it, and how real tokens look (so placeholders pass
@@ -175,6 +178,9 @@ func (p Preset) clone() Preset {
 // environment, read through the env backend and given to the child as a
 // placeholder in all of the preset's variables.
 func ZeroConfig(lookupEnv func(string) (string, bool)) *Config {
+	if lookupEnv == nil {
+		lookupEnv = os.LookupEnv
+	}
 	cfg := defaultConfig()
 	cfg.ZeroConfig = true
 	for _, p := range presets {

@@ -54,6 +54,9 @@ func ParseRef(s string) (Ref, error) {
 	if r.Ref == "" {
 		return Ref{}, fmt.Errorf("secret %q: the reference after the colon is empty", r.Backend+":")
 	}
+	if strings.TrimSpace(r.Ref) != r.Ref {
+		return Ref{}, fmt.Errorf("secret %q: the reference starts or ends with a space", r.Backend+":")
+	}
 	return r, nil
 }
 

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
 	"sort"
 
 	"github.com/agentvault/agentvault/backends"
@@ -37,6 +38,8 @@ type ResolvedCredential struct {
 
 // Resolved holds a session's credentials and the backends that produced them;
 // the backends stay open for re-resolution and lease renewal until Close.
+// Reresolve and Consumed may run concurrently with each other (backends are
+// safe for concurrent use), but not with Close.
 type Resolved struct {
 	Credentials []ResolvedCredential
 	Backends    map[string]backends.Backend // by instance name
@@ -56,6 +59,9 @@ type opener struct {
 }
 
 func newOpener(cfg *Config, open Opener, lookupEnv func(string) (string, bool)) *opener {
+	if lookupEnv == nil {
+		lookupEnv = os.LookupEnv
+	}
 	return &opener{cfg: cfg, open: open, lookupEnv: lookupEnv,
 		opened: map[string]backends.Backend{}, failed: map[string]error{}}
 }
@@ -115,7 +121,8 @@ func closeAll(ctx context.Context, m map[string]backends.Backend) error {
 }
 
 // Resolve opens each backend the credentials use (once per instance) and
-// resolves every credential in config order, giving each a placeholder. On
+// resolves every credential in config order, giving each a placeholder.
+// lookupEnv nil means os.LookupEnv. On
 // the first failure it closes what it opened (revoking leases) and returns a
 // *ResolveError.
 func Resolve(ctx context.Context, cfg *Config, open Opener, lookupEnv func(string) (string, bool)) (*Resolved, error) {

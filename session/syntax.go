@@ -74,8 +74,10 @@ func syntaxError(file string, data []byte, err error) *ConfigError {
 		}
 		return ce
 	}
-	if i := len(text) - len(strings.TrimLeft(text, " ")); i < len(text) {
-		ce.Column = i + 1
+	// yaml.v3's message describes what the parser missed; on a line that
+	// broke a valid prefix that is almost always the indentation.
+	if strings.HasPrefix(ce.Msg, "did not find expected") {
+		ce.Msg += " (check the indentation of this line)"
 	}
 	return ce
 }

@@ -7,6 +7,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"net"
 	"net/http"
 	"os"
 	"os/signal"
@@ -230,7 +231,12 @@ func (r *runner) serveAndLaunch(ctx context.Context, env []string) (int, error) 
 	unconstrained := false
 	if inspectAll {
 		if r.cfg.Egress.Default == session.EgressDeny {
-			hosts = append(hosts, r.cfg.Egress.Allow...)
+			for _, h := range r.cfg.Egress.Allow {
+				// IP targets are never MITM'd; the CA excludes every IP range.
+				if net.ParseIP(strings.Trim(h, "[]")) == nil {
+					hosts = append(hosts, h)
+				}
+			}
 		} else {
 			unconstrained = true
 			r.notes = append(r.notes, "egress.inspect: all under default allow: the session CA could not be name-constrained")
@@ -276,6 +282,7 @@ func (r *runner) serveAndLaunch(ctx context.Context, env []string) (int, error) 
 		CAKey:         authority.Signer(),
 		Credentials:   proxyCredentials(creds),
 		Egress:        proxyEgress(r.cfg.Egress),
+		Guard:         proxy.Guard{Leak: r.cfg.Guard.Leak, Reflection: r.cfg.Guard.Reflection},
 		RootCAs:       pool,
 		ConnectTo:     r.opts.connectTo,
 		UpstreamProxy: http.ProxyFromEnvironment,

@@ -1,0 +1,267 @@
+package proxy
+
+import (
+	"bytes"
+	"compress/flate"
+	"compress/gzip"
+	"compress/zlib"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+)
+
+// Guard says what the proxy does when it sees a real secret where it should
+// not be. The zero value is the safe default: block leaks, redact reflections.
+type Guard struct {
+	Leak       string // "block" (default), "warn" or "off"
+	Reflection string // "redact" (default) or "off"
+}
+
+func (g Guard) leakOff() bool    { return g.Leak == "off" }
+func (g Guard) leakBlocks() bool { return g.Leak == "" || g.Leak == "block" }
+func (g Guard) reflectOff() bool { return g.Reflection == "off" }
+func (g Guard) validate() error {
+	switch g.Leak {
+	case "", "block", "warn", "off":
+	default:
+		return fmt.Errorf("guard.leak %q: want block, warn or off", g.Leak)
+	}
+	switch g.Reflection {
+	case "", "redact", "off":
+	default:
+		return fmt.Errorf("guard.reflection %q: want redact or off", g.Reflection)
+	}
+	return nil
+}
+
+// maxBuffered is the largest known-length response the reflection guard
+// buffers whole (keeping Content-Length and keep-alive); larger or unknown
+// lengths stream through the redactor chunked.
+const maxBuffered = 1 << 20
+
+// unboundCreds are the credentials whose secrets must not travel to host:port
+// (port < 0: plain HTTP, where every secret is out of place).
+func (p *Proxy) unboundCreds(host string, port int) []*credential {
+	var out []*credential
+	for _, c := range p.policy.creds {
+		if port < 0 || !c.hosts.matchTLS(host, port) {
+			out = append(out, c)
+		}
+	}
+	return out
+}
+
+// checkLeak looks for other credentials' secrets in a request's header,
+// path and query, and arranges for its body to be scanned as it streams.
+// It returns a refusal when the guard blocks.
+func (p *Proxy) checkLeak(req *http.Request, host string, port int, ex *exchange) *http.Response {
+	if p.Guard.leakOff() {
+		return nil
+	}
+	m := newMatcher(p.unboundCreds(host, port), leakForms)
+	if m.empty() {
+		return nil
+	}
+	hit := m.findString(req.URL.EscapedPath())
+	if hit == nil {
+		hit = m.findString(req.URL.Path)
+	}
+	if hit == nil {
+		hit = m.findString(req.URL.RawQuery)
+	}
+	if hit == nil {
+		for _, vs := range req.Header {
+			for _, v := range vs {
+				if c := m.findString(v); c != nil {
+					hit = c
+				}
+			}
+		}
+	}
+	if hit != nil {
+		if r := p.leakFound(req, ex, hit, host); r != nil {
+			return r
+		}
+	}
+	if req.Body != nil && req.Body != http.NoBody {
+		lr := newLeakReader(req.Body, m, p.Guard.leakBlocks())
+		ex.leak = lr
+		req.Body = lr
+	}
+	return nil
+}
+
+// leakFound records a leak and, when blocking, returns the refusal.
+func (p *Proxy) leakFound(req *http.Request, ex *exchange, c *credential, host string) *http.Response {
+	why := fmt.Sprintf("secret of %q headed to %s, which it is not bound to", c.Name, host)
+	if p.Guard.leakBlocks() {
+		return p.refusal(req, ex, http.StatusForbidden, ActionLeakBlocked, why)
+	}
+	ex.addWarning(why)
+	return nil
+}
+
+// guardResponse applies the reflection guard to a response on its way back
+// to the agent: secrets in headers and body become their placeholders.
+func (p *Proxy) guardResponse(req *http.Request, res *http.Response, ex *exchange) {
+	if p.Guard.reflectOff() || res.StatusCode == http.StatusSwitchingProtocols {
+		return
+	}
+	m := newMatcher(p.policy.creds, reflectForms)
+	if m.empty() {
+		return
+	}
+	for k, vs := range res.Header {
+		for i, v := range vs {
+			for _, n := range m.needles {
+				if strings.Contains(v, string(n.b)) {
+					v = strings.ReplaceAll(v, string(n.b), n.cred.Placeholder)
+					ex.redacted.Store(true)
+				}
+			}
+			res.Header[k][i] = v
+		}
+	}
+	if req.Method == http.MethodHead || res.StatusCode == http.StatusNoContent || res.StatusCode == http.StatusNotModified || res.Body == nil || res.Body == http.NoBody {
+		return
+	}
+	body := res.Body
+	encoded := false
+	switch strings.ToLower(strings.TrimSpace(res.Header.Get("Content-Encoding"))) {
+	case "", "identity":
+	case "gzip", "x-gzip":
+		body, encoded = lazyDecoder(body, func(r io.Reader) (io.ReadCloser, error) { return gzip.NewReader(r) }), true
+	case "deflate":
+		body, encoded = lazyDecoder(body, newDeflateReader), true
+	default:
+		// Encodings the proxy cannot read are not requested (see
+		// limitAcceptEncoding); an upstream that sends one anyway is passed
+		// through unscanned and noted.
+		ex.addWarning("response body in an encoding the reflection guard cannot read: " + res.Header.Get("Content-Encoding"))
+		return
+	}
+	if encoded {
+		res.Header.Del("Content-Encoding")
+		res.ContentLength = -1
+		res.Header.Del("Content-Length")
+		res.Uncompressed = true
+	}
+	red := newRedactor(body, m, func() { ex.redacted.Store(true) })
+	if !encoded && res.ContentLength >= 0 && res.ContentLength <= maxBuffered && !isEventStream(res) {
+		buf, err := io.ReadAll(io.LimitReader(red, maxBuffered+1))
+		if err == nil && int64(len(buf)) <= maxBuffered {
+			red.Close()
+			res.Body = io.NopCloser(bytes.NewReader(buf))
+			res.ContentLength = int64(len(buf))
+			res.Header.Set("Content-Length", fmt.Sprint(len(buf)))
+			return
+		}
+		// A short or failed read: hand on what was read and let the client
+		// see the failure where it happened.
+		res.Body = readCloser{io.MultiReader(bytes.NewReader(buf), errReader{err}), red}
+		res.ContentLength = -1
+		res.Header.Del("Content-Length")
+		return
+	}
+	res.Body = red
+	res.ContentLength = -1
+	res.Header.Del("Content-Length")
+}
+
+func isEventStream(res *http.Response) bool {
+	return strings.HasPrefix(strings.ToLower(res.Header.Get("Content-Type")), "text/event-stream")
+}
+
+// limitAcceptEncoding keeps only the content codings the reflection guard can
+// decode, so a secret cannot hide from it in a brotli or zstd body.
+func limitAcceptEncoding(h http.Header) {
+	v := h.Get("Accept-Encoding")
+	if v == "" {
+		return
+	}
+	var keep []string
+	for _, part := range strings.Split(v, ",") {
+		name := strings.ToLower(strings.TrimSpace(strings.SplitN(part, ";", 2)[0]))
+		switch name {
+		case "gzip", "x-gzip", "deflate", "identity":
+			keep = append(keep, strings.TrimSpace(part))
+		}
+	}
+	if len(keep) == 0 {
+		h.Set("Accept-Encoding", "identity")
+		return
+	}
+	h.Set("Accept-Encoding", strings.Join(keep, ", "))
+}
+
+type readCloser struct {
+	io.Reader
+	io.Closer
+}
+
+type errReader struct{ err error }
+
+func (e errReader) Read([]byte) (int, error) {
+	if e.err == nil {
+		return 0, io.EOF
+	}
+	return 0, e.err
+}
+
+// lazyDecoder opens the decoder on first Read, so that building the response
+// does not block on the upstream's first bytes.
+func lazyDecoder(src io.ReadCloser, open func(io.Reader) (io.ReadCloser, error)) io.ReadCloser {
+	return &lazy{src: src, open: open}
+}
+
+type lazy struct {
+	src  io.ReadCloser
+	open func(io.Reader) (io.ReadCloser, error)
+	dec  io.ReadCloser
+	err  error
+}
+
+func (l *lazy) Read(p []byte) (int, error) {
+	if l.dec == nil && l.err == nil {
+		l.dec, l.err = l.open(l.src)
+	}
+	if l.err != nil {
+		return 0, l.err
+	}
+	return l.dec.Read(p)
+}
+
+func (l *lazy) Close() error {
+	if l.dec != nil {
+		l.dec.Close()
+	}
+	return l.src.Close()
+}
+
+// newDeflateReader reads HTTP "deflate", which is zlib-wrapped in practice
+// but raw DEFLATE from some servers.
+func newDeflateReader(r io.Reader) (io.ReadCloser, error) {
+	br := &peekReader{r: r}
+	head := make([]byte, 2)
+	n, _ := io.ReadFull(br, head)
+	br.replay = head[:n]
+	if n == 2 && head[0]&0x0f == 8 && (uint16(head[0])<<8|uint16(head[1]))%31 == 0 {
+		return zlib.NewReader(br)
+	}
+	return flate.NewReader(br), nil
+}
+
+type peekReader struct {
+	r      io.Reader
+	replay []byte
+}
+
+func (p *peekReader) Read(b []byte) (int, error) {
+	if len(p.replay) > 0 {
+		n := copy(b, p.replay)
+		p.replay = p.replay[n:]
+		return n, nil
+	}
+	return p.r.Read(b)
+}
