@@ -12,6 +12,7 @@ import (
 	"net/http"
 	"net/netip"
 	"net/url"
+	"slices"
 	"strings"
 	"time"
 )
@@ -59,9 +60,15 @@ type dialer struct {
 // can answer 403 rather than 502.
 var errRefusedAddress = errors.New("refused address")
 
+var (
+	metadataAddrs = []netip.Addr{netip.MustParseAddr("fd00:ec2::254"), netip.MustParseAddr("100.100.100.200")}
+	sharedSpace   = netip.MustParsePrefix("100.64.0.0/10") // carrier-grade NAT, used inside clouds
+)
+
 // blockedAddr reports why an address may not be dialed unless the user named
 // it: loopback reaches agentvault's neighbours, link-local holds cloud
-// metadata services, and unspecified means this host.
+// metadata services, private ranges hold the internal network an agent could
+// otherwise probe through the proxy, and unspecified means this host.
 func blockedAddr(a netip.Addr) string {
 	a = a.Unmap()
 	switch {
@@ -71,8 +78,10 @@ func blockedAddr(a netip.Addr) string {
 		return "link-local"
 	case a.IsUnspecified():
 		return "unspecified"
-	case a == netip.MustParseAddr("fd00:ec2::254"), a == netip.MustParseAddr("100.100.100.200"):
+	case slices.Contains(metadataAddrs, a):
 		return "cloud metadata"
+	case a.IsPrivate(), sharedSpace.Contains(a):
+		return "private"
 	}
 	return ""
 }

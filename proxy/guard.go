@@ -147,23 +147,33 @@ func (p *Proxy) guardResponse(req *http.Request, res *http.Response, ex *exchang
 		res.Header.Del("Content-Length")
 		res.Uncompressed = true
 	}
-	red := newRedactor(body, m, func() { ex.redacted.Store(true) })
 	if !encoded && res.ContentLength >= 0 && res.ContentLength <= maxBuffered && !isEventStream(res) {
-		buf, err := io.ReadAll(io.LimitReader(red, maxBuffered+1))
-		if err == nil && int64(len(buf)) <= maxBuffered {
-			red.Close()
+		// Small known-length bodies are read whole, keeping Content-Length
+		// and so keep-alive; one pass of the needles over the buffer.
+		buf := make([]byte, res.ContentLength)
+		n, err := io.ReadFull(body, buf)
+		buf = buf[:n]
+		for _, nd := range m.needles {
+			if bytes.Contains(buf, nd.b) {
+				buf = bytes.ReplaceAll(buf, nd.b, []byte(nd.cred.Placeholder))
+				ex.redacted.Store(true)
+			}
+		}
+		body.Close()
+		if err == nil {
 			res.Body = io.NopCloser(bytes.NewReader(buf))
 			res.ContentLength = int64(len(buf))
 			res.Header.Set("Content-Length", fmt.Sprint(len(buf)))
 			return
 		}
-		// A short or failed read: hand on what was read and let the client
-		// see the failure where it happened.
-		res.Body = readCloser{io.MultiReader(bytes.NewReader(buf), errReader{err}), red}
+		// A short read: hand on what arrived and let the client see the
+		// failure where it happened.
+		res.Body = readCloser{io.MultiReader(bytes.NewReader(buf), errReader{io.ErrUnexpectedEOF}), io.NopCloser(nil)}
 		res.ContentLength = -1
 		res.Header.Del("Content-Length")
 		return
 	}
+	red := newRedactor(body, m, func() { ex.redacted.Store(true) })
 	res.Body = red
 	res.ContentLength = -1
 	res.Header.Del("Content-Length")

@@ -1,0 +1,55 @@
+package proxy
+
+import (
+	"crypto/tls"
+	"io"
+	"net/http"
+	"strings"
+	"testing"
+)
+
+// The proxy's cost is measured against a direct connection in the same run:
+// go test -bench . -run XXX ./proxy/ reports both; compare their ns/op.
+func benchUpstream(b *testing.B) (*testCA, string) {
+	up := newTestCA(b, "upstream")
+	payload := strings.Repeat("x", 1024)
+	srv, _ := upstream(b, up, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		io.WriteString(w, payload)
+	}), "api.example.test")
+	return up, hostPortOf(srv)
+}
+
+func runGets(b *testing.B, c *http.Client, url string) {
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		res, err := c.Get(url)
+		if err != nil {
+			b.Fatal(err)
+		}
+		n, _ := io.Copy(io.Discard, res.Body)
+		res.Body.Close()
+		if res.StatusCode != 200 || n != 1024 {
+			b.Fatalf("status %d, %d bytes", res.StatusCode, n)
+		}
+	}
+}
+
+func BenchmarkDirectGET(b *testing.B) {
+	up, addr := benchUpstream(b)
+	c := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: up.pool, ServerName: "api.example.test"}}}
+	runGets(b, c, "https://"+addr+"/")
+}
+
+func BenchmarkProxyInjectGET(b *testing.B) {
+	up, addr := benchUpstream(b)
+	cred := &Credential{Name: "api", Placeholder: "PH-0000000000", Hosts: []string{"api.example.test"}, Inject: []Injection{{Type: "bearer"}}, Secret: staticSecret(secret)}
+	h := startProxy(b, up, []*Credential{cred}, Egress{}, map[string]string{"api.example.test:443": addr})
+	runGets(b, h.client(testPassword, nil), "https://api.example.test/")
+}
+
+func BenchmarkProxyTunnelGET(b *testing.B) {
+	up, addr := benchUpstream(b)
+	h := startProxy(b, up, nil, Egress{}, map[string]string{"api.example.test:443": addr})
+	runGets(b, h.client(testPassword, up.pool), "https://api.example.test/")
+}
