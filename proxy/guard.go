@@ -84,11 +84,27 @@ func (p *Proxy) checkLeak(req *http.Request, host string, port int, ex *exchange
 			return r
 		}
 	}
-	if req.Body != nil && req.Body != http.NoBody {
-		lr := newLeakReader(req.Body, m, p.Guard.leakBlocks())
-		ex.leak = lr
-		req.Body = lr
+	if req.Body == nil || req.Body == http.NoBody {
+		return nil
 	}
+	if req.ContentLength >= 0 && req.ContentLength <= maxBuffered {
+		// A small body is checked whole before the upstream is contacted,
+		// so a blocked request never reaches it at all.
+		buf, err := io.ReadAll(io.LimitReader(req.Body, req.ContentLength))
+		if err != nil {
+			return p.refusal(req, ex, http.StatusBadRequest, ActionError, "reading the request body: "+err.Error())
+		}
+		req.Body = io.NopCloser(bytes.NewReader(buf))
+		if c := m.find(buf); c != nil {
+			return p.leakFound(req, ex, c, host)
+		}
+		return nil
+	}
+	// Larger or unknown lengths are scanned as they stream: the part of the
+	// body that could begin a secret is held back until it cannot.
+	lr := newLeakReader(req.Body, m, p.Guard.leakBlocks())
+	ex.leak = lr
+	req.Body = lr
 	return nil
 }
 
@@ -168,7 +184,7 @@ func (p *Proxy) guardResponse(req *http.Request, res *http.Response, ex *exchang
 		}
 		// A short read: hand on what arrived and let the client see the
 		// failure where it happened.
-		res.Body = readCloser{io.MultiReader(bytes.NewReader(buf), errReader{io.ErrUnexpectedEOF}), io.NopCloser(nil)}
+		res.Body = multiReadCloser{io.MultiReader(bytes.NewReader(buf), errReader{io.ErrUnexpectedEOF}), io.NopCloser(nil)}
 		res.ContentLength = -1
 		res.Header.Del("Content-Length")
 		return
@@ -205,7 +221,7 @@ func limitAcceptEncoding(h http.Header) {
 	h.Set("Accept-Encoding", strings.Join(keep, ", "))
 }
 
-type readCloser struct {
+type multiReadCloser struct {
 	io.Reader
 	io.Closer
 }
