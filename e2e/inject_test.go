@@ -22,7 +22,7 @@ func TestRunCurlBearer(t *testing.T) {
 		script: curlTo("echo", "https://api.example.test/echo?q=query-value-e2e") +
 			// Whether the child can read agentvault's own environment
 			// (SPEC 7: non-dumpable); only the count of matches is saved.
-			`tr '\0' '\n' < /proc/$PPID/environ 2>/dev/null | grep -c '^TEST_API_TOKEN=' > "$OUT/parent-environ.count"` + "\n",
+			`tr '\0' '\n' < /proc/$PPID/environ 2>/dev/null | grep -c '^TEST_API_TOKEN=' > "$OUT/parent-environ.count" || true` + "\n",
 	})
 	if s.code != 0 {
 		t.Fatalf("exit %d, want 0", s.code)
@@ -143,14 +143,13 @@ func TestRunCurlBearer(t *testing.T) {
 	})
 
 	t.Run("child cannot read agentvault's environment", func(t *testing.T) {
+		// Root with CAP_SYS_PTRACE (this child) may open the file despite
+		// non-dumpability; agentvault scrubs the block it shows, so the
+		// secret is not there either way.
 		n, err := strconv.Atoi(strings.TrimSpace(s.file("parent-environ.count")))
-		if err != nil || n == 0 {
-			return // unreadable or no match: fine
+		if err == nil && n > 0 {
+			t.Error("the child read TEST_API_TOKEN from /proc/<agentvault>/environ")
 		}
-		if hasCapSysPtrace() {
-			t.Skip("the child could read /proc/<agentvault>/environ, but this machine runs it with CAP_SYS_PTRACE, which overrides non-dumpable")
-		}
-		t.Error("the child read TEST_API_TOKEN from /proc/<agentvault>/environ")
 	})
 }
 
@@ -287,13 +286,3 @@ func firstField(ls, name string) string {
 	return ""
 }
 
-// hasCapSysPtrace: with it (bit 19), root reads any /proc/PID/environ.
-func hasCapSysPtrace() bool {
-	for _, line := range strings.Split(readFileOr("/proc/self/status", ""), "\n") {
-		if v, ok := strings.CutPrefix(line, "CapEff:"); ok {
-			caps, err := strconv.ParseUint(strings.TrimSpace(v), 16, 64)
-			return err == nil && caps&(1<<19) != 0
-		}
-	}
-	return false
-}

@@ -164,6 +164,11 @@ func (r *runner) run(ctx context.Context) error {
 		return configFailure(err)
 	}
 	defer r.closeBackends()
+	// The secrets an env: reference read also sit in the environment block
+	// the kernel shows as /proc/<pid>/environ; the runtime has its own copy.
+	if err := launcher.ScrubEnviron(); err != nil {
+		r.warnings = append(r.warnings, "could not scrub the process environment block: "+err.Error())
+	}
 
 	stop := r.cleanupOnSignal()
 	defer stop()
