@@ -285,4 +285,3 @@ func firstField(ls, name string) string {
 	}
 	return ""
 }
-
