@@ -230,7 +230,7 @@ func TestParseErrors(t *testing.T) {
 		{"null secret", "credentials:\n  - name: x\n    secret:\n    hosts: [a.com]\n", `a.yaml:3:12: credential "x": secret: expected a string, got nothing`},
 		{"secret without backend", "credentials:\n  - name: x\n    secret: sk-live-123\n    hosts: [a.com]\n",
 			`a.yaml:3:13: credential "x": secret must be <backend>:<reference>, e.g. env:GITHUB_TOKEN or vault:secret/app#token`},
-		{"secret empty ref", "credentials:\n  - name: x\n    secret: \"env:\"\n    hosts: [a.com]\n", `a.yaml:3:13: credential "x": secret "env:": the reference after the colon is empty`},
+		{"secret empty ref", "credentials:\n  - name: x\n    secret: \"env:\"\n    hosts: [a.com]\n", `a.yaml:3:13: credential "x": secret: the reference after the backend name and colon is empty`},
 		{"no hosts", "credentials:\n  - name: x\n    secret: env:X\n", `a.yaml:2:5: credential "x": no hosts (set hosts: or a preset:)`},
 		{"empty hosts overriding preset", "credentials:\n  - name: x\n    preset: openai\n    secret: env:X\n    hosts: []\n", `a.yaml:5:12: credential "x": no hosts (set hosts: or a preset:)`},
 		{"unknown preset", "credentials:\n  - name: x\n    preset: opneai\n    secret: env:X\n", `a.yaml:3:13: credential "x": unknown preset "opneai" (known: anthropic, ...`},

@@ -2,7 +2,6 @@ package session
 
 import (
 	"errors"
-	"fmt"
 	"strings"
 )
 
@@ -52,10 +51,10 @@ func ParseRef(s string) (Ref, error) {
 		return Ref{}, errors.New("secret must start with a backend name (letters, digits, '-', '_') and a colon")
 	}
 	if r.Ref == "" {
-		return Ref{}, fmt.Errorf("secret %q: the reference after the colon is empty", r.Backend+":")
+		return Ref{}, errors.New("secret: the reference after the backend name and colon is empty")
 	}
 	if strings.TrimSpace(r.Ref) != r.Ref {
-		return Ref{}, fmt.Errorf("secret %q: the reference starts or ends with a space", r.Backend+":")
+		return Ref{}, errors.New("secret: the reference after the colon starts or ends with a space")
 	}
 	return r, nil
 }
