@@ -312,3 +312,36 @@ func TestNameConstraintsGit(t *testing.T) {
 		}
 	}
 }
+
+// TestNameConstraintsCurl drives the curl CLI (OpenSSL on Debian), which the
+// agent most often uses, against a leaf outside the constraints.
+func TestNameConstraintsCurl(t *testing.T) {
+	curl, err := exec.LookPath("curl")
+	if err != nil {
+		t.Skip("curl not installed")
+	}
+	a := mustNew(t, Options{Hosts: testHosts})
+	caFile := filepath.Join(t.TempDir(), "ca.pem")
+	writePEM(t, caFile, a.Certificate().Raw)
+	for _, c := range constraintCases {
+		if c.host == "::1" || c.host == "127.0.0.1" {
+			continue // --resolve maps names; IP leaves are covered by the other verifiers
+		}
+		l, err := a.Leaf(c.host, time.Hour)
+		if err != nil {
+			t.Fatal(err)
+		}
+		port, hits := tlsServer(t, l)
+		p := strconv.Itoa(port)
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		out, err := runTool(ctx, cleanEnv(t), curl, "-sS", "--cacert", caFile, "--resolve", c.host+":"+p+":127.0.0.1", "https://"+c.host+":"+p+"/")
+		cancel()
+		reached := hits.Load() > 0
+		if c.ok && (!reached || err != nil) {
+			t.Errorf("%s: curl refused a permitted leaf: %v: %s", c.host, err, out)
+		}
+		if !c.ok && (reached || err == nil) {
+			t.Errorf("%s: curl accepted a leaf outside the constraints: %s", c.host, out)
+		}
+	}
+}
