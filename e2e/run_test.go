@@ -97,6 +97,7 @@ func (p *avProc) wait() (string, string, int) {
 	<-p.done
 	p.cancel()
 	stdout, stderr := p.stdout.String(), p.stderr.String()
+	p.scanForSecrets(stdout, stderr)
 	p.t.Cleanup(func() {
 		if p.t.Failed() {
 			p.t.Logf("agentvault %s\nexit %d\n--- stdout\n%s\n--- stderr\n%s",
@@ -104,6 +105,41 @@ func (p *avProc) wait() (string, string, int) {
 		}
 	})
 	return stdout, stderr, p.code
+}
+
+// scanForSecrets is the check every run gets, whatever its test asserts: no
+// secret handed to agentvault in its environment appears in its stdout, its
+// stderr or the audit log it was told to write.
+func (p *avProc) scanForSecrets(stdout, stderr string) {
+	places := map[string]string{"stdout": stdout, "stderr": stderr}
+	for i, a := range p.cmd.Args {
+		if a == "--audit-log" && i+1 < len(p.cmd.Args) {
+			places["audit log"] = readFileOr(p.cmd.Args[i+1], "")
+		}
+	}
+	for _, kv := range p.cmd.Env {
+		k, v, _ := strings.Cut(kv, "=")
+		if !secretLikeName(k) || len(v) < 8 {
+			continue
+		}
+		for _, form := range secretForms(v) {
+			for where, text := range places {
+				if strings.Contains(text, form) {
+					p.t.Errorf("the value of %s (a secret) appears in agentvault's %s", k, where)
+				}
+			}
+		}
+	}
+}
+
+func secretLikeName(k string) bool {
+	k = strings.ToUpper(k)
+	for _, w := range []string{"TOKEN", "SECRET", "KEY", "PASSWORD"} {
+		if strings.Contains(k, w) {
+			return true
+		}
+	}
+	return false
 }
 
 func (p *avProc) signal(sig syscall.Signal) error { return p.cmd.Process.Signal(sig) }
