@@ -154,13 +154,15 @@ func parseEnv(environ []string) map[string]string {
 // mergeNoProxy joins the loopback defaults, the inherited NO_PROXY then
 // no_proxy entries and the extra ones, dropping blanks and repeats
 // (case-insensitively, as host names compare) while keeping first-seen order.
+// A "*" entry is dropped: it would send the child around the proxy entirely,
+// and with it every injection and guard.
 func mergeNoProxy(env map[string]string, extra []string) string {
 	var out []string
 	seen := map[string]bool{}
 	add := func(list string) {
 		for _, e := range strings.Split(list, ",") {
 			e = strings.TrimSpace(e)
-			if e == "" || seen[strings.ToLower(e)] {
+			if e == "" || e == "*" || seen[strings.ToLower(e)] {
 				continue
 			}
 			seen[strings.ToLower(e)] = true

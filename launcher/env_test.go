@@ -89,6 +89,18 @@ func TestBuildEnv(t *testing.T) {
 			},
 		},
 		{
+			name: "NO_PROXY wildcard dropped: it would bypass the proxy",
+			spec: func() EnvSpec {
+				s := baseSpec("NO_PROXY=*,corp.local")
+				s.NoProxy = []string{"*"}
+				return s
+			}(),
+			want: map[string]string{
+				"NO_PROXY": "localhost,127.0.0.1,::1,corp.local",
+				"no_proxy": "localhost,127.0.0.1,::1,corp.local",
+			},
+		},
+		{
 			name: "NO_PROXY defaults without inheritance",
 			spec: baseSpec(),
 			want: map[string]string{"NO_PROXY": "localhost,127.0.0.1,::1", "no_proxy": "localhost,127.0.0.1,::1"},
