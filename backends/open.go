@@ -9,9 +9,8 @@ import (
 // yet; they get their own error so a config using them fails clearly instead
 // of looking like a typo.
 var notYet = map[string]bool{
-	"vault":              true,
-	"aws-secretsmanager": true,
-	"infisical":          true,
+	"vault":     true,
+	"infisical": true,
 }
 
 // Open builds the backend instance that o describes.
@@ -29,6 +28,8 @@ func Open(o Options) (Backend, error) {
 		return openFile(o)
 	case "exec":
 		return openExec(o)
+	case "aws-secretsmanager":
+		return openAWS(o)
 	}
 	if notYet[o.Type] {
 		return nil, fmt.Errorf("backend type %s is not available in this build yet", o.Type)

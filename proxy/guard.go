@@ -184,7 +184,7 @@ func (p *Proxy) guardResponse(req *http.Request, res *http.Response, ex *exchang
 		}
 		// A short read: hand on what arrived and let the client see the
 		// failure where it happened.
-		res.Body = multiReadCloser{io.MultiReader(bytes.NewReader(buf), errReader{io.ErrUnexpectedEOF}), io.NopCloser(nil)}
+		res.Body = readCloser{io.MultiReader(bytes.NewReader(buf), errReader{io.ErrUnexpectedEOF}), io.NopCloser(nil)}
 		res.ContentLength = -1
 		res.Header.Del("Content-Length")
 		return
@@ -219,11 +219,6 @@ func limitAcceptEncoding(h http.Header) {
 		return
 	}
 	h.Set("Accept-Encoding", strings.Join(keep, ", "))
-}
-
-type multiReadCloser struct {
-	io.Reader
-	io.Closer
 }
 
 type errReader struct{ err error }

@@ -64,6 +64,10 @@ func newInjector(in Injection) (injector, error) {
 			f = "{{secret}}"
 		}
 		return headerInjector{name: http.CanonicalHeaderKey(in.Name), format: f}, nil
+	case "aws-sigv4":
+		// Re-signing can fail and must run after every other change to the
+		// request, so the credential runs it itself (see credential.apply).
+		return nil, nil
 	case "query":
 		if in.Name == "" {
 			return nil, fmt.Errorf("query injection needs a parameter name")

@@ -132,8 +132,10 @@ func (p *Proxy) Start(addr string) (net.Addr, error) {
 			if c.Placeholder != "" {
 				out = append(out, masked{c.Placeholder, "[" + c.Name + "]"})
 			}
-			if v := c.Secret(); v != "" {
-				out = append(out, masked{v, "[" + c.Name + "]"})
+			for _, v := range append(c.values(), c.Secret()) {
+				if v != "" {
+					out = append(out, masked{v, "[" + c.Name + "]"})
+				}
 			}
 		}
 		return out

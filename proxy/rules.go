@@ -1,6 +1,7 @@
 package proxy
 
 import (
+	"errors"
 	"fmt"
 	"net/http"
 	"strings"
@@ -48,6 +49,8 @@ type credential struct {
 	hosts   patterns
 	rules   []rule
 	methods map[string]bool
+	sigv4   patterns // hosts where requests are re-signed; nil = none
+	hasAWS  bool
 }
 
 func compileCredential(c *Credential) (*credential, error) {
@@ -59,6 +62,15 @@ func compileCredential(c *Credential) (*credential, error) {
 		return nil, fmt.Errorf("credential %q has no hosts", c.Name)
 	}
 	for _, in := range c.Inject {
+		if in.Type == "aws-sigv4" {
+			cc.hasAWS = true
+			hs := cc.hosts
+			if len(in.Hosts) > 0 {
+				hs = parsePatterns(in.Hosts)
+			}
+			cc.sigv4 = append(cc.sigv4, hs...)
+			continue
+		}
 		inj, err := newInjector(in)
 		if err != nil {
 			return nil, fmt.Errorf("credential %q: %w", c.Name, err)
@@ -104,6 +116,11 @@ func (c *credential) apply(req *http.Request, host string, port int) (bool, erro
 	if secret == "" {
 		return false, fmt.Errorf("credential %q has no value", c.Name)
 	}
+	if c.hasAWS {
+		// The secret is a JSON document of keys; only the signature carries
+		// them, and parseAWSCredentials checks each key's characters.
+		return c.resign(req, secret, host, port)
+	}
 	if strings.ContainsAny(secret, "\r\n\x00") {
 		// A header value with a line break would let the secret split the request.
 		return false, fmt.Errorf("credential %q contains a line break and cannot be sent in a header", c.Name)
@@ -117,6 +134,41 @@ func (c *credential) apply(req *http.Request, host string, port int) (bool, erro
 		injected = true
 	}
 	return injected, nil
+}
+
+// resign replaces the child's dummy AWS signature with one made with the
+// real keys. A request with no AWS signature goes on untouched.
+func (c *credential) resign(req *http.Request, secret, host string, port int) (bool, error) {
+	if !c.sigv4.matchTLS(host, port) {
+		return false, nil
+	}
+	err := resignAWS(req, secret, host, port)
+	switch {
+	case errors.Is(err, errAWSUnsigned):
+		return false, nil
+	case err != nil:
+		return false, fmt.Errorf("credential %q: %w", c.Name, err)
+	}
+	return true, nil
+}
+
+// values are the strings of a credential that must never travel to another
+// host or come back to the agent: the secret, or for AWS keys each key.
+func (c *credential) values() []string {
+	v := c.Secret()
+	if v == "" {
+		return nil
+	}
+	if c.hasAWS {
+		if k, err := parseAWSCredentials(v); err == nil {
+			out := []string{k.AccessKeyID, k.SecretAccessKey}
+			if k.SessionToken != "" {
+				out = append(out, k.SessionToken)
+			}
+			return out
+		}
+	}
+	return []string{v}
 }
 
 // policy holds the compiled rules of one proxy.

@@ -60,12 +60,10 @@ func leakForms(secret string) [][]byte {
 func newMatcher(creds []*credential, forms func(string) [][]byte) *matcher {
 	m := &matcher{}
 	for _, c := range creds {
-		v := c.Secret()
-		if v == "" {
-			continue
-		}
-		for _, f := range forms(v) {
-			m.needles = append(m.needles, needle{b: f, cred: c})
+		for _, v := range c.values() {
+			for _, f := range forms(v) {
+				m.needles = append(m.needles, needle{b: f, cred: c})
+			}
 		}
 	}
 	return m

@@ -300,11 +300,9 @@ func (r *runner) serveAndLaunch(ctx context.Context, env []string) (int, error) 
 	defer r.prx.Close()
 	proxyURL := fmt.Sprintf("http://agentvault:%s@%s", password, addr.String())
 
-	placeholders := map[string]string{}
-	for _, c := range creds {
-		for _, name := range c.Credential.Env {
-			placeholders[name] = c.Placeholder
-		}
+	placeholders, remove, err := childCredentialEnv(creds)
+	if err != nil {
+		return 0, err
 	}
 	childEnv := launcher.BuildEnv(launcher.EnvSpec{
 		Base:         env,
@@ -314,7 +312,7 @@ func (r *runner) serveAndLaunch(ctx context.Context, env []string) (int, error) 
 		CAPath:       caPath,
 		SessionID:    r.id,
 		Placeholders: placeholders,
-		Remove:       r.resolved.Consumed(),
+		Remove:       append(r.resolved.Consumed(), remove...),
 	})
 	r.banner(addr.String())
 	r.childUp.Store(true)
@@ -433,6 +431,32 @@ func (r *runner) mask(s string) string {
 		}
 	}
 	return s
+}
+
+// childCredentialEnv gives each credential's env: names its placeholder, and
+// the child of an aws-sigv4 credential well-formed dummy AWS keys to sign with.
+func childCredentialEnv(creds []session.ResolvedCredential) (map[string]string, []string, error) {
+	env := map[string]string{}
+	var remove []string
+	for _, c := range creds {
+		for _, name := range c.Credential.Env {
+			env[name] = c.Placeholder
+		}
+		if !c.Credential.HasInject(session.InjectAWSSigV4) {
+			continue
+		}
+		dummies, err := proxy.AWSDummyEnv(c.Secret.Value)
+		if err != nil {
+			return nil, nil, fail(exitUnavailable, "agentvault: credential %q: %v", c.Credential.Name, err)
+		}
+		if _, ok := dummies["AWS_SESSION_TOKEN"]; !ok {
+			remove = append(remove, "AWS_SESSION_TOKEN", "AWS_SECURITY_TOKEN")
+		}
+		for k, v := range dummies {
+			env[k] = v
+		}
+	}
+	return env, remove, nil
 }
 
 func proxyCredentials(creds []session.ResolvedCredential) []*proxy.Credential {
