@@ -9,7 +9,6 @@ import (
 // yet; they get their own error so a config using them fails clearly instead
 // of looking like a typo.
 var notYet = map[string]bool{
-	"vault":     true,
 	"infisical": true,
 }
 
@@ -28,6 +27,8 @@ func Open(o Options) (Backend, error) {
 		return openFile(o)
 	case "exec":
 		return openExec(o)
+	case "vault":
+		return openVault(o)
 	case "aws-secretsmanager":
 		return openAWS(o)
 	}

@@ -177,7 +177,7 @@ func TestVaultRunUserToken(t *testing.T) {
 	needTestTool(t, "curl")
 	v := startDevVault(t)
 	secret := newSecret(t, "vault-kv")
-	vaultToken := "hvs." + newSecret(t, "vault-token")
+	vaultToken := newSecret(t, "vault-token")
 	v.call(t, http.MethodPost, "secret/data/agents/api", map[string]any{"data": map[string]any{"token": secret}})
 	v.call(t, http.MethodPost, "auth/token/create", map[string]any{"id": vaultToken, "policies": []string{"root"}, "ttl": "10m"})
 
@@ -207,6 +207,22 @@ func TestVaultRunUserToken(t *testing.T) {
 	}
 }
 
+// setupAppRole stores secret at secret/agents/api and makes AppRole "agent"
+// able to read it; it returns the role_id and a secret_id.
+func (v *devVault) setupAppRole(t *testing.T, secret string) (roleID, secretID string) {
+	t.Helper()
+	v.call(t, http.MethodPost, "secret/data/agents/api", map[string]any{"data": map[string]any{"token": secret}})
+	v.call(t, http.MethodPut, "sys/policy/agent", map[string]any{"policy": `path "secret/data/agents/*" { capabilities = ["read"] }`})
+	v.call(t, http.MethodPost, "sys/auth/approle", map[string]any{"type": "approle"})
+	v.call(t, http.MethodPost, "auth/approle/role/agent", map[string]any{"token_policies": []string{"agent"}, "token_ttl": "10m"})
+	roleID, _ = v.call(t, http.MethodGet, "auth/approle/role/agent/role-id", nil)["role_id"].(string)
+	secretID, _ = v.call(t, http.MethodPost, "auth/approle/role/agent/secret-id", nil)["secret_id"].(string)
+	if roleID == "" || secretID == "" {
+		t.Fatal("no role_id/secret_id from Vault")
+	}
+	return roleID, secretID
+}
+
 // With AppRole from the environment: the login token agentvault created is
 // revoked when the session ends, and the AppRole variables do not reach the child.
 func TestVaultRunAppRoleTokenRevoked(t *testing.T) {
@@ -214,16 +230,7 @@ func TestVaultRunAppRoleTokenRevoked(t *testing.T) {
 	needTestTool(t, "curl")
 	v := startDevVault(t)
 	secret := newSecret(t, "vault-kv")
-	v.call(t, http.MethodPost, "secret/data/agents/api", map[string]any{"data": map[string]any{"token": secret}})
-	v.call(t, http.MethodPut, "sys/policy/agent", map[string]any{"policy": `path "secret/data/agents/*" { capabilities = ["read"] }`})
-	v.call(t, http.MethodPost, "sys/auth/approle", map[string]any{"type": "approle"})
-	v.call(t, http.MethodPost, "auth/approle/role/agent", map[string]any{"token_policies": []string{"agent"}, "token_ttl": "10m"})
-	roleID, _ := v.call(t, http.MethodGet, "auth/approle/role/agent/role-id", nil)["role_id"].(string)
-	secretID, _ := v.call(t, http.MethodPost, "auth/approle/role/agent/secret-id", nil)["secret_id"].(string)
-	if roleID == "" || secretID == "" {
-		t.Fatal("no role_id/secret_id from Vault")
-	}
-
+	roleID, secretID := v.setupAppRole(t, secret)
 	up := newUpstream(t, true)
 	s := runSession(t, sessionOpts{
 		config:  vaultAPIConfig + "backends:\n  vault:\n    auth: {method: approle}\n",
@@ -248,12 +255,46 @@ func TestVaultRunAppRoleTokenRevoked(t *testing.T) {
 	}
 }
 
+// Ctrl-C on a running session still revokes the login token agentvault
+// created, before agentvault exits.
+func TestVaultRunInterruptRevokes(t *testing.T) {
+	needBinary(t)
+	v := startDevVault(t)
+	roleID, secretID := v.setupAppRole(t, newSecret(t, "vault-kv"))
+	dir := t.TempDir()
+	ready := filepath.Join(dir, "ready")
+	cfg := writeFile(t, dir, "agentvault.yaml", vaultAPIConfig+"backends:\n  vault:\n    auth: {method: approle}\n")
+	p := startAV(t, dir, map[string]string{"VAULT_ADDR": v.addr, "VAULT_ROLE_ID": roleID, "VAULT_SECRET_ID": secretID},
+		"run", "-c", cfg, "--", "sh", "-c", "touch "+ready+"; sleep 30")
+	for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+		if _, err := os.Stat(ready); err == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the child did not start within 20s")
+		}
+	}
+	if n := v.roleTokens(t, "agent"); n != 1 {
+		t.Fatalf("%d AppRole login tokens while the session runs, want 1", n)
+	}
+	if err := p.signalGroup(syscall.SIGINT); err != nil {
+		t.Fatal(err)
+	}
+	_, _, code := p.wait()
+	if code != 130 {
+		t.Errorf("exit %d after SIGINT, want 130", code)
+	}
+	if n := v.roleTokens(t, "agent"); n != 0 {
+		t.Errorf("%d AppRole login token(s) alive after agentvault was interrupted", n)
+	}
+}
+
 // A path Vault does not have stops the run before the child starts: exit 69
 // and one line naming the credential and the path, never the token.
 func TestVaultRunMissingPath(t *testing.T) {
 	needBinary(t)
 	v := startDevVault(t)
-	vaultToken := "hvs." + newSecret(t, "vault-token")
+	vaultToken := newSecret(t, "vault-token")
 	v.call(t, http.MethodPost, "auth/token/create", map[string]any{"id": vaultToken, "policies": []string{"root"}, "ttl": "10m"})
 	cfg := strings.Replace(vaultAPIConfig, "secret/agents/api#token", "secret/agents/missing#token", 1)
 	dir := t.TempDir()

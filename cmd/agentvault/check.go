@@ -40,7 +40,7 @@ func checkCommand() *cli.Command {
 			failed := 0
 			for _, r := range results {
 				status := "ok"
-				if r.TTL > 0 {
+				if r.Leased && r.TTL > 0 {
 					status = fmt.Sprintf("ok (lease ttl %s)", r.TTL)
 				}
 				if r.Err != nil {
