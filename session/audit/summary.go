@@ -204,6 +204,10 @@ func statusClass(r proxy.Record) string {
 		return "denied"
 	case proxy.ActionLeakBlocked:
 		return "blocked"
+	case proxy.ActionTunnel:
+		// A tunnel's status is the proxy's own 200 to the CONNECT; what the
+		// upstream answered inside it is encrypted and unknown.
+		return "tunnel"
 	}
 	if r.Status >= 100 && r.Status <= 599 {
 		return fmt.Sprintf("%dxx", r.Status/100)
