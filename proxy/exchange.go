@@ -26,6 +26,9 @@ type exchange struct {
 	refused  bool
 	leak     *leakReader // scans the request body, when the leak guard has secrets to look for
 	redacted atomic.Bool
+	snap     *requestSnapshot // the request before injection, for a replay after rotation
+	injected []string         // credentials put on the request
+	target   *target
 }
 
 func (ex *exchange) addWarning(w string) {
@@ -116,6 +119,7 @@ func (p *Proxy) roundTrip(req *http.Request) (*http.Response, error) {
 	}
 	var res *http.Response
 	if t != nil {
+		ex.target = t
 		res = p.prepareTLS(req, sess, t, ex)
 	} else {
 		res = p.preparePlain(req, ex)
@@ -134,6 +138,7 @@ func (p *Proxy) roundTrip(req *http.Request) (*http.Response, error) {
 		case err != nil:
 			res = p.upstreamError(req, ex, err)
 		default:
+			res = p.maybeRetry(req, res, ex)
 			ex.rec.Status = res.StatusCode
 			if res.StatusCode != http.StatusSwitchingProtocols {
 				removeHopHeaders(res.Header, false)
@@ -168,6 +173,24 @@ func (p *Proxy) prepareTLS(req *http.Request, sess *martian.Session, t *target, 
 	if r := p.checkLeak(req, t.host, t.port, ex); r != nil {
 		return r
 	}
+	if p.Refresh != nil {
+		ex.snap = snapshot(req)
+	}
+	names, err := p.injectAll(req, t)
+	if err != nil {
+		return p.refusal(req, ex, http.StatusBadGateway, ActionError, err.Error())
+	}
+	if len(names) > 0 {
+		ex.rec.Action, ex.rec.Credential = ActionInject, strings.Join(names, ",")
+		ex.injected = names
+	}
+	p.warnPlaceholders(req, t.host, t.port, ex)
+	return nil
+}
+
+// injectAll puts every credential bound to the target on the request, and
+// returns the names of those it put there.
+func (p *Proxy) injectAll(req *http.Request, t *target) ([]string, error) {
 	var names []string
 	for _, c := range p.policy.credentialsFor(t.host, t.port) {
 		if !c.allows(req) {
@@ -175,17 +198,13 @@ func (p *Proxy) prepareTLS(req *http.Request, sess *martian.Session, t *target, 
 		}
 		injected, err := c.apply(req, t.host, t.port)
 		if err != nil {
-			return p.refusal(req, ex, http.StatusBadGateway, ActionError, err.Error())
+			return nil, err
 		}
 		if injected {
 			names = append(names, c.Name)
 		}
 	}
-	if len(names) > 0 {
-		ex.rec.Action, ex.rec.Credential = ActionInject, strings.Join(names, ",")
-	}
-	p.warnPlaceholders(req, t.host, t.port, ex)
-	return nil
+	return names, nil
 }
 
 // preparePlain applies the rules to an absolute-form plain-HTTP request.

@@ -56,6 +56,11 @@ type Proxy struct {
 	// UpstreamProxy, when set, picks the invoking environment's proxy for an
 	// upstream request (http.ProxyFromEnvironment in production).
 	UpstreamProxy func(*http.Request) (*url.URL, error)
+	// Refresh, when set, resolves a credential again after an upstream
+	// answered 401 or 403 to a request that carried it, and reports whether
+	// its value changed; the request is then replayed once if it can be.
+	// Secret must return the new value afterwards.
+	Refresh func(ctx context.Context, credential string) (changed bool, err error)
 	// Record receives one Record per request or refusal. It is called from
 	// many goroutines and must not block for long.
 	Record func(Record)

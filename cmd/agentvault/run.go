@@ -12,6 +12,7 @@ import (
 	"os"
 	"os/signal"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"syscall"
 	"time"
@@ -133,9 +134,27 @@ type runner struct {
 	prx      *proxy.Proxy
 	log      *audit.Log
 	coll     *audit.Collector
+	warnMu   sync.Mutex
 	warnings []string
 	notes    []string
 	childUp  atomic.Bool
+	lives    map[string]*session.Live
+}
+
+func (r *runner) warn(w string) {
+	r.warnMu.Lock()
+	defer r.warnMu.Unlock()
+	r.warnings = append(r.warnings, r.mask(w))
+}
+
+// refresh is the proxy's Refresh hook: it re-resolves a credential that an
+// upstream refused.
+func (r *runner) refresh(ctx context.Context, name string) (bool, error) {
+	l := r.lives[name]
+	if l == nil {
+		return false, fmt.Errorf("no credential %q", name)
+	}
+	return l.Refresh(ctx)
 }
 
 func (r *runner) run(ctx context.Context) error {
@@ -167,7 +186,11 @@ func (r *runner) run(ctx context.Context) error {
 	// The secrets an env: reference read also sit in the environment block
 	// the kernel shows as /proc/<pid>/environ; the runtime has its own copy.
 	if err := launcher.ScrubEnviron(); err != nil {
-		r.warnings = append(r.warnings, "could not scrub the process environment block: "+err.Error())
+		r.warn("could not scrub the process environment block: " + err.Error())
+	}
+	r.lives = map[string]*session.Live{}
+	for _, c := range r.resolved.Credentials {
+		r.lives[c.Credential.Name] = r.resolved.Live(c.Credential.Name, r.warn)
 	}
 
 	stop := r.cleanupOnSignal()
@@ -285,7 +308,8 @@ func (r *runner) serveAndLaunch(ctx context.Context, env []string) (int, error) 
 		Password:      password,
 		CA:            authority.Certificate(),
 		CAKey:         authority.Signer(),
-		Credentials:   proxyCredentials(creds),
+		Credentials:   r.proxyCredentials(),
+		Refresh:       r.refresh,
 		Egress:        proxyEgress(r.cfg.Egress),
 		Guard:         proxy.Guard{Leak: r.cfg.Guard.Leak, Reflection: r.cfg.Guard.Reflection},
 		RootCAs:       pool,
@@ -391,7 +415,7 @@ func (r *runner) finish(status int) {
 		Start:      r.started,
 		Duration:   time.Since(r.started),
 		ExitStatus: status,
-		Warnings:   r.warnings,
+		Warnings:   r.snapshotWarnings(),
 		Notes:      r.notes,
 	})
 	format := r.opts.summary
@@ -417,14 +441,27 @@ func (r *runner) finish(status int) {
 	}
 }
 
-// mask replaces every known secret value and placeholder in text agentvault prints.
+func (r *runner) snapshotWarnings() []string {
+	r.warnMu.Lock()
+	defer r.warnMu.Unlock()
+	return append([]string(nil), r.warnings...)
+}
+
+// mask replaces every known secret value (current and rotated-out) and
+// placeholder in text agentvault prints.
 func (r *runner) mask(s string) string {
 	if r.resolved == nil {
 		return s
 	}
 	for _, c := range r.resolved.Credentials {
-		if v := c.Secret.Value; v != "" {
-			s = strings.ReplaceAll(s, v, "****")
+		values := []string{c.Secret.Value}
+		if l := r.lives[c.Credential.Name]; l != nil {
+			values = l.Seen()
+		}
+		for _, v := range values {
+			if v != "" {
+				s = strings.ReplaceAll(s, v, "****")
+			}
 		}
 		if c.Placeholder != "" {
 			s = strings.ReplaceAll(s, c.Placeholder, "<"+c.Credential.Name+" placeholder>")
@@ -459,17 +496,20 @@ func childCredentialEnv(creds []session.ResolvedCredential) (map[string]string, 
 	return env, remove, nil
 }
 
-func proxyCredentials(creds []session.ResolvedCredential) []*proxy.Credential {
+// proxyCredentials maps the resolved credentials onto the proxy's, each
+// reading its value from a session.Live so a rotated value takes effect.
+func (r *runner) proxyCredentials() []*proxy.Credential {
+	creds := r.resolved.Credentials
 	out := make([]*proxy.Credential, 0, len(creds))
 	for _, c := range creds {
-		value := c.Secret.Value
+		live := r.lives[c.Credential.Name]
 		pc := &proxy.Credential{
 			Name:        c.Credential.Name,
 			Placeholder: c.Placeholder,
 			Hosts:       c.Credential.Hosts,
 			Methods:     c.Credential.Methods,
 			Paths:       c.Credential.Paths,
-			Secret:      func() string { return value },
+			Secret:      live.Value,
 		}
 		for _, in := range c.Credential.Inject {
 			pc.Inject = append(pc.Inject, proxy.Injection{
