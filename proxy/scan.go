@@ -106,113 +106,86 @@ func (m *matcher) holdback(b []byte) int {
 // errLeak aborts a request body that carries a secret to the wrong host.
 var errLeak = errors.New("agentvault: request body carries a secret bound to another host")
 
-// leakReader passes a request body through, holding back any tail that could
-// begin a secret, so a secret split across reads is still caught and never
-// reaches the upstream.
-type leakReader struct {
+// scanReader is the streaming core of both guards. It hands each read to
+// process (which may rewrite it, or stop the stream with an error) and holds
+// back only the tail that could begin a needle, so a secret split across
+// reads is still seen whole and SSE events are not delayed.
+type scanReader struct {
 	src     io.ReadCloser
 	m       *matcher
-	block   bool // false: note the hit and pass the body on (guard.leak: warn)
+	process func(pending []byte) ([]byte, error)
 	pending []byte
 	out     []byte
-	hit     *credential
-	eof     bool
 	buf     []byte
+	err     error // sticky: io.EOF at the end, or why the stream stopped
 }
 
-func newLeakReader(src io.ReadCloser, m *matcher, block bool) *leakReader {
-	return &leakReader{src: src, m: m, block: block, buf: make([]byte, 32*1024)}
-}
-
-func (r *leakReader) Read(p []byte) (int, error) {
+func (r *scanReader) Read(p []byte) (int, error) {
 	for len(r.out) == 0 {
-		if r.hit != nil && r.block {
-			return 0, errLeak
-		}
-		if r.eof {
-			return 0, io.EOF
-		}
-		n, err := r.src.Read(r.buf)
-		r.pending = append(r.pending, r.buf[:n]...)
-		if r.hit == nil {
-			if c := r.m.find(r.pending); c != nil {
-				r.hit = c
-				if r.block {
-					r.pending = nil
-					return 0, errLeak
-				}
-			}
-		}
-		if err != nil {
-			r.eof = true
-			r.out, r.pending = r.pending, nil
-			if err != io.EOF {
-				return 0, err
-			}
-			continue
-		}
-		keep := r.m.holdback(r.pending)
-		cut := len(r.pending) - keep
-		r.out = append(r.out[:0], r.pending[:cut]...)
-		r.pending = append(r.pending[:0], r.pending[cut:]...)
-	}
-	n := copy(p, r.out)
-	r.out = r.out[n:]
-	return n, nil
-}
-
-func (r *leakReader) Close() error { return r.src.Close() }
-
-// redactor replaces secrets in a response body with their placeholders as the
-// body streams, across read boundaries, and reports whether it replaced any.
-type redactor struct {
-	src      io.ReadCloser
-	m        *matcher
-	pending  []byte
-	out      []byte
-	eof      bool
-	err      error
-	buf      []byte
-	redacted func()
-}
-
-func newRedactor(src io.ReadCloser, m *matcher, redacted func()) *redactor {
-	return &redactor{src: src, m: m, buf: make([]byte, 32*1024), redacted: redacted}
-}
-
-func (r *redactor) replace(b []byte) []byte {
-	for _, n := range r.m.needles {
-		if bytes.Contains(b, n.b) {
-			b = bytes.ReplaceAll(b, n.b, []byte(n.cred.Placeholder))
-			r.redacted()
-		}
-	}
-	return b
-}
-
-func (r *redactor) Read(p []byte) (int, error) {
-	for len(r.out) == 0 {
-		if r.eof {
+		if r.err != nil {
 			return 0, r.err
 		}
 		n, err := r.src.Read(r.buf)
-		r.pending = r.replace(append(r.pending, r.buf[:n]...))
-		if err != nil {
-			r.eof, r.err = true, err
-			r.out, r.pending = r.pending, nil
-			continue
+		pending, perr := r.process(append(r.pending, r.buf[:n]...))
+		if perr != nil {
+			r.err, r.pending = perr, nil
+			return 0, perr
 		}
-		keep := r.m.holdback(r.pending)
-		cut := len(r.pending) - keep
-		r.out = append(r.out[:0], r.pending[:cut]...)
-		r.pending = append(r.pending[:0], r.pending[cut:]...)
+		keep := 0
+		if err != nil {
+			r.err = err // release everything: nothing more can complete a needle
+		} else {
+			keep = r.m.holdback(pending)
+		}
+		cut := len(pending) - keep
+		r.out = append(r.out[:0], pending[:cut]...)
+		r.pending = append(pending[:0], pending[cut:]...)
 	}
 	n := copy(p, r.out)
 	r.out = r.out[n:]
 	return n, nil
 }
 
-func (r *redactor) Close() error { return r.src.Close() }
+func (r *scanReader) Close() error { return r.src.Close() }
+
+// leakReader passes a request body through and notes the first credential
+// whose secret it carries; when blocking, it stops the body right there, so
+// the secret never reaches the upstream.
+type leakReader struct {
+	scanReader
+	block bool // false: note the hit and pass the body on (guard.leak: warn)
+	hit   *credential
+}
+
+func newLeakReader(src io.ReadCloser, m *matcher, block bool) *leakReader {
+	lr := &leakReader{block: block}
+	lr.scanReader = scanReader{src: src, m: m, buf: make([]byte, 32*1024), process: func(b []byte) ([]byte, error) {
+		if lr.hit == nil {
+			if c := m.find(b); c != nil {
+				lr.hit = c
+				if block {
+					return nil, errLeak
+				}
+			}
+		}
+		return b, nil
+	}}
+	return lr
+}
+
+// newRedactor replaces secrets in a response body with their placeholders as
+// the body streams, calling redacted for each replacement.
+func newRedactor(src io.ReadCloser, m *matcher, redacted func()) io.ReadCloser {
+	return &scanReader{src: src, m: m, buf: make([]byte, 32*1024), process: func(b []byte) ([]byte, error) {
+		for _, n := range m.needles {
+			if bytes.Contains(b, n.b) {
+				b = bytes.ReplaceAll(b, n.b, []byte(n.cred.Placeholder))
+				redacted()
+			}
+		}
+		return b, nil
+	}}
+}
 
 // reflectForms are the forms the reflection guard replaces: only those whose
 // replacement by a placeholder yields the same text the agent would have had.
