@@ -66,6 +66,14 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 			auditCommand(),
 			versionCommand(),
 		},
+		// Without an Action, urfave/cli answers an unknown command with "No
+		// help topic for ..." — say what happened instead.
+		Action: func(c *cli.Context) error {
+			if c.NArg() > 0 {
+				return fail(exitUsage, "agentvault: unknown command %q (commands: run, check, init, presets, audit, version)", c.Args().First())
+			}
+			return cli.ShowAppHelp(c)
+		},
 		OnUsageError: func(c *cli.Context, err error, isSub bool) error {
 			return fail(exitUsage, "agentvault: %v (see agentvault --help)", err)
 		},
