@@ -8,9 +8,7 @@ import (
 // notYet are backend types that the spec names but this build does not carry
 // yet; they get their own error so a config using them fails clearly instead
 // of looking like a typo.
-var notYet = map[string]bool{
-	"infisical": true,
-}
+var notYet = map[string]bool{}
 
 // Open builds the backend instance that o describes.
 func Open(o Options) (Backend, error) {
@@ -31,6 +29,8 @@ func Open(o Options) (Backend, error) {
 		return openVault(o)
 	case "aws-secretsmanager":
 		return openAWS(o)
+	case "infisical":
+		return openInfisical(o)
 	}
 	if notYet[o.Type] {
 		return nil, fmt.Errorf("backend type %s is not available in this build yet", o.Type)

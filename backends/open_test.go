@@ -49,7 +49,10 @@ func TestOpen(t *testing.T) {
 		{"aws-secretsmanager", "endpoint: ftp://x", "endpoint must be an http:// or https:// URL"},
 		{"aws-secretsmanager", "endpoint: 127.0.0.1:4566", "endpoint must be an http:// or https:// URL"},
 		{"aws-secretsmanager", "regions: eu-west-1", "field regions not found"},
-		{"infisical", "", "backend type infisical is not available in this build yet"},
+		{"infisical", "project_id: p\nenvironment: dev\nauth: {client_id: i, client_secret: s}", ""},
+		{"infisical", "", "project_id is required"},
+		{"infisical", "project_id: p\nenvironment: dev\nauth: {method: access-token, token_file: /t}", ""},
+		{"infisical", "project_id: p\nenvironment: dev\nsiteurl: x", "field siteurl not found"},
 		{"bogus", "", `unknown backend type "bogus"`},
 		{"", "", `unknown backend type ""`},
 	}
