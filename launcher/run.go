@@ -159,9 +159,11 @@ func checkExecutable(p string) *checkErr {
 //
 // The child shares agentvault's terminal and process group, so terminal
 // signals (Ctrl-C, Ctrl-\, Ctrl-Z, window resizes) reach it directly; while
-// it runs agentvault swallows SIGINT and SIGQUIT rather than die and leave it
-// orphaned, and forwards SIGTERM and SIGHUP, which are usually aimed at
-// agentvault alone. Cancelling ctx sends SIGTERM, then SIGKILL after 5s; the
+// it runs agentvault survives SIGINT and SIGQUIT rather than die and leave it
+// orphaned, and forwards them only when they cannot have come from the
+// terminal (agentvault is not the terminal's foreground group: CI runners,
+// supervisors), so a Ctrl-C never arrives twice. SIGTERM and SIGHUP, usually
+// aimed at agentvault alone, are always forwarded. Cancelling ctx sends SIGTERM, then SIGKILL after 5s; the
 // status is still the child's (the caller knows its ctx was cancelled).
 // Callers should not turn SIGINT or SIGTERM into a cancellation while Run is
 // running: Run already handles both.
@@ -226,7 +228,7 @@ func Run(ctx context.Context, c Cmd) (int, error) {
 		case werr := <-waitc:
 			return finish(cmd, werr)
 		case s := <-sigs:
-			if s == syscall.SIGTERM || s == syscall.SIGHUP {
+			if s == syscall.SIGTERM || s == syscall.SIGHUP || !inForeground() {
 				_ = cmd.Process.Signal(s) // ErrProcessDone is fine: Wait reports it
 			}
 		case <-ctxDone:

@@ -326,8 +326,10 @@ func TestRunSignals(t *testing.T) {
 	}{
 		{name: "SIGTERM forwarded", send: []syscall.Signal{syscall.SIGTERM}, want: 42, wantOut: "got-TERM"},
 		{name: "SIGHUP forwarded", send: []syscall.Signal{syscall.SIGHUP}, want: 43, wantOut: "got-HUP"},
-		{name: "SIGINT swallowed, not forwarded", send: []syscall.Signal{syscall.SIGINT, syscall.SIGTERM}, want: 42, wantOut: "got-TERM", notOut: "got-INT"},
-		{name: "SIGQUIT swallowed, not forwarded", send: []syscall.Signal{syscall.SIGQUIT, syscall.SIGTERM}, want: 42, wantOut: "got-TERM", notOut: "got-QUIT"},
+		// No terminal here: a SIGINT or SIGQUIT can only have been aimed at
+		// agentvault (a CI runner cancelling the job), so it is forwarded.
+		{name: "SIGINT forwarded without a terminal", send: []syscall.Signal{syscall.SIGINT}, want: 44, wantOut: "got-INT"},
+		{name: "SIGQUIT forwarded without a terminal", send: []syscall.Signal{syscall.SIGQUIT}, want: 45, wantOut: "got-QUIT"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -374,5 +376,59 @@ func TestRunChildGetsTerminalSignals(t *testing.T) {
 	out, status := finishHelper(t, cmd, lines)
 	if status != 128+int(syscall.SIGINT) {
 		t.Fatalf("helper status %d, want %d (child killed by SIGINT); output %q", status, 128+int(syscall.SIGINT), out)
+	}
+}
+
+// TestRunTerminalSIGINTNotDoubled: in the terminal's foreground group a
+// Ctrl-C reaches the child directly, so a SIGINT agentvault receives there
+// is not sent a second time (Claude Code, for one, exits on a second Ctrl-C).
+// script(1) gives the helper a real pseudo-terminal in the foreground.
+func TestRunTerminalSIGINTNotDoubled(t *testing.T) {
+	scriptBin, err := exec.LookPath("script")
+	if err != nil {
+		t.Skip("script(1) is not installed: no pseudo-terminal to test with")
+	}
+	if ignoredAtStart[syscall.SIGINT] {
+		t.Skip("test process started with SIGINT ignored")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	child := `trap 'echo got-TERM; exit 42' TERM; trap 'echo got-INT; exit 44' INT; ` +
+		`echo "ready $PPID"; i=0; while [ $i -lt 100 ]; do sleep 0.1; i=$((i+1)); done; exit 99`
+	cmd := exec.CommandContext(ctx, scriptBin, "-qefc", "'"+testBinary()+"'", "/dev/null")
+	cmd.Env = []string{helperVar + "=run", "PATH=/usr/bin:/bin", "SHELL=/bin/sh", raceNoExitSleep, "LAUNCHER_TEST_SCRIPT=" + child}
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	sc := bufio.NewScanner(out)
+	helper := 0
+	var seen []string
+	for sc.Scan() {
+		line := strings.TrimSpace(sc.Text())
+		seen = append(seen, line)
+		if p, ok := strings.CutPrefix(line, "ready "); ok {
+			helper, _ = strconv.Atoi(p)
+			break
+		}
+	}
+	if helper == 0 {
+		cmd.Process.Kill()
+		cmd.Wait()
+		t.Fatalf("helper did not get ready: %q", seen)
+	}
+	syscall.Kill(helper, syscall.SIGINT)
+	time.Sleep(300 * time.Millisecond) // room for a wrongly forwarded SIGINT to show
+	syscall.Kill(helper, syscall.SIGTERM)
+	for sc.Scan() {
+		seen = append(seen, strings.TrimSpace(sc.Text()))
+	}
+	cmd.Wait()
+	got := strings.Join(seen, "\n")
+	if strings.Contains(got, "got-INT") || !strings.Contains(got, "got-TERM") {
+		t.Fatalf("child output %q: want only got-TERM (SIGINT from the terminal's group must not be forwarded)", got)
 	}
 }

@@ -1,0 +1,5 @@
+//go:build !unix
+
+package launcher
+
+func inForeground() bool { return false }
