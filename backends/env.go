@@ -3,25 +3,21 @@ package backends
 import (
 	"context"
 	"fmt"
-	"sort"
 	"strings"
-	"sync"
 )
 
 // envBackend reads agentvault's own environment: env:NAME[#field].
 type envBackend struct {
 	typ    string
 	lookup func(string) (string, bool)
-
-	mu       sync.Mutex
-	consumed map[string]bool
+	consumedEnv
 }
 
 func openEnv(o Options) (Backend, error) {
 	if err := noOptions(o); err != nil {
 		return nil, err
 	}
-	return &envBackend{typ: o.Type, lookup: o.LookupEnv, consumed: map[string]bool{}}, nil
+	return &envBackend{typ: o.Type, lookup: o.LookupEnv}, nil
 }
 
 func (b *envBackend) Type() string { return b.typ }
@@ -43,9 +39,7 @@ func (b *envBackend) Resolve(ctx context.Context, ref string) (Secret, error) {
 	}
 	// Recorded even when the value turns out unusable: the child must never
 	// see a variable the user meant as a secret.
-	b.mu.Lock()
-	b.consumed[name] = true
-	b.mu.Unlock()
+	b.add(name)
 	if v == "" {
 		return Secret{}, fmt.Errorf("environment variable %s is empty", name)
 	}
@@ -54,17 +48,6 @@ func (b *envBackend) Resolve(ctx context.Context, ref string) (Secret, error) {
 		return Secret{}, fmt.Errorf("environment variable %s: %w", name, err)
 	}
 	return Secret{Value: v}, nil
-}
-
-func (b *envBackend) ConsumedEnv() []string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	out := make([]string, 0, len(b.consumed))
-	for n := range b.consumed {
-		out = append(out, n)
-	}
-	sort.Strings(out)
-	return out
 }
 
 func (b *envBackend) Close(context.Context) error { return nil }

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"regexp"
-	"sort"
 	"strings"
 	"sync"
 	"time"
@@ -52,12 +51,12 @@ type vaultBackend struct {
 	haveToken bool   // method token: the user's token is set on client
 	login     *lease // method other than token: the current login token
 
-	mu       sync.Mutex
-	closed   bool
-	consumed map[string]bool
-	dynamic  map[string]*dynEntry // leased responses by read path + query
-	leases   []*lease             // every lease taken, for revocation
-	tokens   []*lease             // login tokens agentvault created, for revocation
+	mu     sync.Mutex
+	closed bool
+	consumedEnv
+	dynamic map[string]*dynEntry // leased responses by read path + query
+	leases  []*lease             // every lease taken, for revocation
+	tokens  []*lease             // login tokens agentvault created, for revocation
 
 	closeOnce sync.Once
 	closeErr  error
@@ -96,7 +95,6 @@ func openVault(o Options) (Backend, error) {
 		name:      o.Name,
 		addr:      c.Address,
 		namespace: c.Namespace,
-		consumed:  map[string]bool{},
 		dynamic:   map[string]*dynEntry{},
 	}
 	auth, err := newVaultAuth(c.Auth, o.LookupEnv, b.consume)
@@ -142,22 +140,7 @@ func newVaultClient(c vaultConfig) (*vault.Client, error) {
 
 func (b *vaultBackend) Type() string { return b.typ }
 
-func (b *vaultBackend) consume(name string) {
-	b.mu.Lock()
-	b.consumed[name] = true
-	b.mu.Unlock()
-}
-
-func (b *vaultBackend) ConsumedEnv() []string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	out := make([]string, 0, len(b.consumed))
-	for n := range b.consumed {
-		out = append(out, n)
-	}
-	sort.Strings(out)
-	return out
-}
+func (b *vaultBackend) consume(name string) { b.consumedEnv.add(name) }
 
 var errVaultClosed = errors.New("the vault backend is closed")
 
