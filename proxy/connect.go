@@ -55,8 +55,10 @@ func (p *Proxy) authenticate(req *http.Request, sess *martian.Session) bool {
 }
 
 // refuse takes the connection from martian, writes a complete short response
-// and closes it. martian's own refusals are malformed (see notes/martian.md).
-func refuse(sess *martian.Session, status int, header http.Header, body string) {
+// (its body masked) and closes it. martian's own refusals are malformed (see
+// notes/martian.md).
+func (p *Proxy) refuse(sess *martian.Session, status int, header http.Header, body string) {
+	body = p.mask(body)
 	conn, brw, err := sess.Hijack()
 	if err != nil {
 		return
@@ -97,7 +99,7 @@ func (p *Proxy) onRequest(req *http.Request) {
 	if _, inTunnel := sess.Get(keyTarget); !inTunnel && !p.authenticate(req, sess) {
 		p.emit(Record{Time: time.Now(), Action: ActionAuthFailed, Method: req.Method, Scheme: "http",
 			Host: normalizeHost(req.URL.Hostname()), Port: portOf(req.URL), Path: req.URL.Path, Status: http.StatusProxyAuthRequired})
-		refuse(sess, http.StatusProxyAuthRequired, proxyAuthHeader(), "agentvault: proxy authentication required\n")
+		p.refuse(sess, http.StatusProxyAuthRequired, proxyAuthHeader(), "agentvault: proxy authentication required\n")
 		return
 	}
 	req.Header.Del("Proxy-Authorization")
@@ -125,13 +127,13 @@ func (p *Proxy) onConnect(req *http.Request, sess *martian.Session) {
 	if !p.authenticate(req, sess) {
 		rec.Action, rec.Status = ActionAuthFailed, http.StatusProxyAuthRequired
 		p.emit(rec)
-		refuse(sess, http.StatusProxyAuthRequired, proxyAuthHeader(), "agentvault: proxy authentication required\n")
+		p.refuse(sess, http.StatusProxyAuthRequired, proxyAuthHeader(), "agentvault: proxy authentication required\n")
 		return
 	}
 	if !ok {
 		rec.Action, rec.Status, rec.Error = ActionDeny, http.StatusBadRequest, "malformed CONNECT target"
 		p.emit(rec)
-		refuse(sess, http.StatusBadRequest, nil, "agentvault: malformed CONNECT target\n")
+		p.refuse(sess, http.StatusBadRequest, nil, "agentvault: malformed CONNECT target\n")
 		return
 	}
 	if !p.Guard.leakOff() {
@@ -142,7 +144,7 @@ func (p *Proxy) onConnect(req *http.Request, sess *martian.Session) {
 			if p.Guard.leakBlocks() {
 				rec.Action, rec.Status, rec.Warning = ActionLeakBlocked, http.StatusForbidden, why
 				p.emit(rec)
-				refuse(sess, http.StatusForbidden, nil, "agentvault: "+why+"\n")
+				p.refuse(sess, http.StatusForbidden, nil, "agentvault: "+why+"\n")
 				return
 			}
 			rec.Warning = why
@@ -152,7 +154,7 @@ func (p *Proxy) onConnect(req *http.Request, sess *martian.Session) {
 	if !d.allowed {
 		rec.Action, rec.Status, rec.Warning = ActionDeny, http.StatusForbidden, "denied by "+d.rule
 		p.emit(rec)
-		refuse(sess, http.StatusForbidden, nil, fmt.Sprintf("agentvault: %s is denied by %s\n", host, d.rule))
+		p.refuse(sess, http.StatusForbidden, nil, fmt.Sprintf("agentvault: %s is denied by %s\n", host, d.rule))
 		return
 	}
 	if len(p.policy.credentialsFor(host, port)) > 0 || (p.policy.all && !isIP(host)) {
@@ -177,7 +179,7 @@ func (p *Proxy) tunnel(req *http.Request, sess *martian.Session, rec Record) {
 		rec.Status, rec.Error = status, err.Error()
 		rec.Duration = time.Since(rec.Time)
 		p.emit(rec)
-		refuse(sess, status, nil, "agentvault: "+err.Error()+"\n")
+		p.refuse(sess, status, nil, "agentvault: "+err.Error()+"\n")
 		return
 	}
 	conn, brw, err := sess.Hijack()

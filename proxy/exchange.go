@@ -265,7 +265,7 @@ func (p *Proxy) refusal(req *http.Request, ex *exchange, status int, action, why
 	} else {
 		ex.rec.Warning = why
 	}
-	return textResponse(req, status, "agentvault: "+why+"\n")
+	return textResponse(req, status, p.mask("agentvault: "+why+"\n"))
 }
 
 func textResponse(req *http.Request, status int, body string) *http.Response {

@@ -181,6 +181,14 @@ func (p *Proxy) Start(addr string) (net.Addr, error) {
 		}
 		mc.SetValidity(validity)
 		mc.SetOrganization("agentvault")
+		// A client that refuses the session CA (no trust bundle, or a
+		// certificate-pinning SDK) fails here, before any request: say so in
+		// the audit instead of dropping the connection silently.
+		mc.SetHandshakeErrorCallback(func(req *http.Request, err error) {
+			host, port, _ := splitTarget(req.Host, 443)
+			p.emit(Record{Time: time.Now(), Action: ActionError, Method: http.MethodConnect, Scheme: "https",
+				Host: host, Port: port, Error: "TLS handshake with the client failed (does it trust the session CA?): " + err.Error()})
+		})
 		mp.SetMITM(mc)
 		p.serveErr <- mp.Serve(ln)
 	}()
@@ -240,13 +248,18 @@ func (p *Proxy) emit(r Record) {
 	if p.Record == nil {
 		return
 	}
-	for _, m := range p.secrets() {
-		r.Path = strings.ReplaceAll(r.Path, m.value, m.with)
-		r.Host = strings.ReplaceAll(r.Host, m.value, m.with)
-		r.Warning = strings.ReplaceAll(r.Warning, m.value, m.with)
-		r.Error = strings.ReplaceAll(r.Error, m.value, m.with)
-	}
+	r.Path, r.Host, r.Warning, r.Error = p.mask(r.Path), p.mask(r.Host), p.mask(r.Warning), p.mask(r.Error)
 	p.Record(r)
+}
+
+// mask replaces every secret value and placeholder in s with the name of its
+// credential. Everything the proxy writes (records, refusal bodies) passes
+// through it, whatever upstream or error text ends up there.
+func (p *Proxy) mask(s string) string {
+	for _, m := range p.secrets() {
+		s = strings.ReplaceAll(s, m.value, m.with)
+	}
+	return s
 }
 
 var _ io.Closer = (*Proxy)(nil)

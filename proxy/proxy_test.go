@@ -350,3 +350,39 @@ func TestExpectContinueUpload(t *testing.T) {
 		t.Errorf("record %+v", r)
 	}
 }
+
+// TestClientHandshakeFailureRecorded: a client that does not trust the
+// session CA is refused by its own TLS stack; the audit must still say so.
+func TestClientHandshakeFailureRecorded(t *testing.T) {
+	up := newTestCA(t, "upstream")
+	srv, got := upstream(t, up, echoHandler(), "api.example.test")
+	cred := &Credential{Name: "api", Hosts: []string{"api.example.test"}, Inject: []Injection{{Type: "bearer"}}, Secret: staticSecret(secret)}
+	h := startProxy(t, up, []*Credential{cred}, Egress{}, map[string]string{"api.example.test:443": hostPortOf(srv)})
+	// Trusts only the upstream's CA, not the session CA.
+	c := h.client(testPassword, up.pool)
+	c.Transport.(*http.Transport).TLSClientConfig.RootCAs = up.pool
+	if _, err := c.Get("https://api.example.test/"); err == nil {
+		t.Fatal("a client that does not trust the session CA got through")
+	}
+	rec := h.waitRecords(t, 1)[0]
+	if rec.Action != ActionError || rec.Host != "api.example.test" || !strings.Contains(rec.Error, "handshake") {
+		t.Fatalf("record %+v", rec)
+	}
+	if len(got.all()) != 0 {
+		t.Fatal("upstream reached")
+	}
+}
+
+// TestRefusalBodiesMasked: whatever text a refusal carries, the body the
+// agent gets never holds a secret or a placeholder.
+func TestRefusalBodiesMasked(t *testing.T) {
+	up := newTestCA(t, "upstream")
+	cred := &Credential{Name: "api", Placeholder: "PH-mask-0000000", Hosts: []string{"api.example.test"}, Secret: staticSecret(secret)}
+	h := startProxy(t, up, []*Credential{cred}, Egress{}, nil)
+	req, _ := http.NewRequest("GET", "https://api.example.test/", nil)
+	res := h.p.refusal(req, &exchange{}, 502, ActionError, "upstream said "+secret+" and PH-mask-0000000")
+	body, _ := io.ReadAll(res.Body)
+	if strings.Contains(string(body), secret) || strings.Contains(string(body), "PH-mask") || !strings.Contains(string(body), "[api]") {
+		t.Fatalf("body %q", body)
+	}
+}
