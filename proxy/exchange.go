@@ -176,9 +176,12 @@ func (p *Proxy) prepareTLS(req *http.Request, sess *martian.Session, t *target, 
 	if p.Refresh != nil {
 		ex.snap = snapshot(req)
 	}
-	names, err := p.injectAll(req, t)
+	names, used, err := p.injectAll(req, t)
 	if err != nil {
 		return p.refusal(req, ex, http.StatusBadGateway, ActionError, err.Error())
+	}
+	if ex.snap != nil {
+		ex.snap.used = used
 	}
 	if len(names) > 0 {
 		ex.rec.Action, ex.rec.Credential = ActionInject, strings.Join(names, ",")
@@ -186,25 +189,6 @@ func (p *Proxy) prepareTLS(req *http.Request, sess *martian.Session, t *target, 
 	}
 	p.warnPlaceholders(req, t.host, t.port, ex)
 	return nil
-}
-
-// injectAll puts every credential bound to the target on the request, and
-// returns the names of those it put there.
-func (p *Proxy) injectAll(req *http.Request, t *target) ([]string, error) {
-	var names []string
-	for _, c := range p.policy.credentialsFor(t.host, t.port) {
-		if !c.allows(req) {
-			continue
-		}
-		injected, err := c.apply(req, t.host, t.port)
-		if err != nil {
-			return nil, err
-		}
-		if injected {
-			names = append(names, c.Name)
-		}
-	}
-	return names, nil
 }
 
 // preparePlain applies the rules to an absolute-form plain-HTTP request.

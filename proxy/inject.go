@@ -78,37 +78,141 @@ func newInjector(in Injection) (injector, error) {
 	}
 }
 
-// substitute replaces every occurrence of placeholder with secret in header
-// values, the path and the query, and reports whether it replaced anything.
-// The secret is escaped for the part of the URL it lands in, so a value with
-// reserved characters cannot change the request's structure.
-func substitute(req *http.Request, placeholder, secret string) bool {
-	if placeholder == "" {
-		return false
+// injectAll puts every credential bound to the target, and allowed for the
+// request's method and path, on the request. It returns the names of those
+// it put there and the value each one used (for a replay after rotation).
+func (p *Proxy) injectAll(req *http.Request, t *target) ([]string, map[string]string, error) {
+	var creds []*credential
+	for _, c := range p.policy.credentialsFor(t.host, t.port) {
+		if c.allows(req) {
+			creds = append(creds, c)
+		}
 	}
-	found := false
+	return injectCredentials(req, creds, t.host, t.port)
+}
+
+// injectCredentials applies creds, already known to be bound to host:port,
+// to req. Placeholder substitution runs once, over what the agent sent, for
+// all of them together: a secret whose value happens to hold another
+// credential's placeholder is never substituted a second time. The inject:
+// rules run next (a header the proxy sets wins over the agent's), and AWS
+// re-signing last, since a signature covers everything else.
+func injectCredentials(req *http.Request, creds []*credential, host string, port int) ([]string, map[string]string, error) {
+	values := make([]string, len(creds))
+	var subs []substitution
+	for i, c := range creds {
+		v := c.current()
+		if v == "" {
+			return nil, nil, fmt.Errorf("credential %q has no value", c.Name)
+		}
+		values[i] = v
+		if c.hasAWS {
+			// The secret is a JSON document of keys; only the signature
+			// carries them, and parseAWSCredentials checks each key's characters.
+			continue
+		}
+		if strings.ContainsAny(v, "\r\n\x00") {
+			// A header value with a line break would let the secret split the request.
+			return nil, nil, fmt.Errorf("credential %q contains a line break and cannot be sent in a header", c.Name)
+		}
+		subs = append(subs, substitution{placeholder: c.Placeholder, secret: v})
+	}
+	found := substituteAll(req, subs)
+	var names []string
+	used := map[string]string{}
+	note := func(c *credential, v string) {
+		names = append(names, c.Name)
+		used[c.Name] = v
+	}
+	for i, c := range creds {
+		if c.hasAWS {
+			continue
+		}
+		injected := found[c.Placeholder]
+		for _, r := range c.rules {
+			if r.hosts != nil && !r.hosts.matchTLS(host, port) {
+				continue
+			}
+			r.inj.inject(req, values[i])
+			injected = true
+		}
+		if injected {
+			note(c, values[i])
+		}
+	}
+	for i, c := range creds {
+		if !c.hasAWS {
+			continue
+		}
+		ok, err := c.resign(req, values[i], host, port)
+		if err != nil {
+			return nil, nil, err
+		}
+		if ok {
+			note(c, values[i])
+		}
+	}
+	return names, used, nil
+}
+
+// substitution is one placeholder and the value that replaces it.
+type substitution struct{ placeholder, secret string }
+
+// substitute replaces every occurrence of placeholder with secret (see
+// substituteAll) and reports whether it replaced anything.
+func substitute(req *http.Request, placeholder, secret string) bool {
+	return substituteAll(req, []substitution{{placeholder, secret}})[placeholder]
+}
+
+// substituteAll replaces, in one pass, every occurrence of each placeholder
+// with its secret in header values, the path and the query, and reports
+// which placeholders it found. The secret is escaped for the part of the URL
+// it lands in, so a value with reserved characters cannot change the
+// request's structure. One pass means replaced text is never scanned again.
+func substituteAll(req *http.Request, subs []substitution) map[string]bool {
+	found := map[string]bool{}
+	var raw, pathEsc, queryEsc []string
+	for _, s := range subs {
+		if s.placeholder == "" {
+			continue
+		}
+		raw = append(raw, s.placeholder, s.secret)
+		pathEsc = append(pathEsc, s.placeholder, url.PathEscape(s.secret))
+		queryEsc = append(queryEsc, s.placeholder, url.QueryEscape(s.secret))
+	}
+	if len(raw) == 0 {
+		return found
+	}
+	mark := func(text string) bool {
+		hit := false
+		for _, s := range subs {
+			if s.placeholder != "" && strings.Contains(text, s.placeholder) {
+				found[s.placeholder], hit = true, true
+			}
+		}
+		return hit
+	}
+	rawR := strings.NewReplacer(raw...)
 	for k, vs := range req.Header {
 		for i, v := range vs {
-			if strings.Contains(v, placeholder) {
-				req.Header[k][i] = strings.ReplaceAll(v, placeholder, secret)
-				found = true
+			if mark(v) {
+				req.Header[k][i] = rawR.Replace(v)
 			}
 		}
 	}
 	u := req.URL
-	if strings.Contains(u.Path, placeholder) || strings.Contains(u.RawPath, placeholder) {
+	if mark(u.Path) || mark(u.RawPath) {
 		escaped := u.EscapedPath()
-		u.Path = strings.ReplaceAll(u.Path, placeholder, secret)
-		if p, err := url.PathUnescape(strings.ReplaceAll(escaped, placeholder, url.PathEscape(secret))); err == nil && p == u.Path {
-			u.RawPath = strings.ReplaceAll(escaped, placeholder, url.PathEscape(secret))
+		newRaw := strings.NewReplacer(pathEsc...).Replace(escaped)
+		u.Path = rawR.Replace(u.Path)
+		if p, err := url.PathUnescape(newRaw); err == nil && p == u.Path {
+			u.RawPath = newRaw
 		} else {
 			u.RawPath = ""
 		}
-		found = true
 	}
-	if strings.Contains(u.RawQuery, placeholder) {
-		u.RawQuery = strings.ReplaceAll(u.RawQuery, placeholder, url.QueryEscape(secret))
-		found = true
+	if mark(u.RawQuery) {
+		u.RawQuery = strings.NewReplacer(queryEsc...).Replace(u.RawQuery)
 	}
 	return found
 }

@@ -33,6 +33,8 @@ import (
 	"github.com/google/martian/v3"
 	mlog "github.com/google/martian/v3/log"
 	"github.com/google/martian/v3/mitm"
+
+	"github.com/agentvault/agentvault/redact"
 )
 
 // Proxy is one session's proxy. Set the fields, then call Start once.
@@ -64,6 +66,12 @@ type Proxy struct {
 	// Record receives one Record per request or refusal. It is called from
 	// many goroutines and must not block for long.
 	Record func(Record)
+	// Redactor masks secrets and placeholders in everything the proxy writes
+	// (records, refusal bodies). Start creates one when it is nil; either
+	// way the proxy adds every value it sees, including rotated values and
+	// the keys inside an AWS credential, so the caller can share it with its
+	// own output.
+	Redactor *redact.Redactor
 
 	policy    *policy
 	dial      *dialer
@@ -73,12 +81,8 @@ type Proxy struct {
 	wg        sync.WaitGroup
 	closeOnce sync.Once
 	authValue string
-	secrets   func() []masked
 	serveErr  chan error
 }
-
-// masked is a string that must never reach a Record, and its stand-in.
-type masked struct{ value, with string }
 
 var silenceMartian sync.Once
 
@@ -97,7 +101,10 @@ func (p *Proxy) Start(addr string) (net.Addr, error) {
 	if err := p.Guard.validate(); err != nil {
 		return nil, fmt.Errorf("proxy: %w", err)
 	}
-	pol, err := compilePolicy(p.Credentials, p.Egress)
+	if p.Redactor == nil {
+		p.Redactor = &redact.Redactor{}
+	}
+	pol, err := compilePolicy(p.Credentials, p.Egress, p.Redactor)
 	if err != nil {
 		return nil, err
 	}
@@ -131,19 +138,9 @@ func (p *Proxy) Start(addr string) (net.Addr, error) {
 		}
 	}
 	p.transport = p.dial.newTransport(pool)
-	p.secrets = func() []masked {
-		var out []masked
-		for _, c := range pol.creds {
-			if c.Placeholder != "" {
-				out = append(out, masked{c.Placeholder, "[" + c.Name + "]"})
-			}
-			for _, v := range append(c.values(), c.Secret()) {
-				if v != "" {
-					out = append(out, masked{v, "[" + c.Name + "]"})
-				}
-			}
-		}
-		return out
+	for _, c := range pol.creds {
+		p.Redactor.AddPlaceholder(c.Name, c.Placeholder)
+		c.values() // notes the current value with the redactor
 	}
 
 	silenceMartian.Do(func() { mlog.SetLevel(mlog.Silent) })
@@ -252,15 +249,11 @@ func (p *Proxy) emit(r Record) {
 	p.Record(r)
 }
 
-// mask replaces every secret value and placeholder in s with the name of its
-// credential. Everything the proxy writes (records, refusal bodies) passes
-// through it, whatever upstream or error text ends up there.
-func (p *Proxy) mask(s string) string {
-	for _, m := range p.secrets() {
-		s = strings.ReplaceAll(s, m.value, m.with)
-	}
-	return s
-}
+// mask replaces every secret value and placeholder in s, in any of their
+// encodings, with the name of its credential. Everything the proxy writes
+// (records, refusal bodies) passes through it, whatever upstream or error
+// text ends up there.
+func (p *Proxy) mask(s string) string { return p.Redactor.String(s) }
 
 var _ io.Closer = (*Proxy)(nil)
 

@@ -20,6 +20,7 @@ type requestSnapshot struct {
 	host       string
 	body       []byte
 	replayable bool
+	used       map[string]string // credential name -> the value injected
 }
 
 // snapshot records req before injection. A body of known length up to
@@ -70,6 +71,12 @@ func (p *Proxy) maybeRetry(req *http.Request, res *http.Response, ex *exchange) 
 	defer cancel()
 	changed := false
 	for _, name := range ex.injected {
+		if c := p.policy.byName(name); c != nil && c.current() != ex.snap.used[name] {
+			// Another request already brought the new value while this one
+			// was in flight: replay with it, no need to ask the backend.
+			changed = true
+			continue
+		}
 		ok, err := p.Refresh(ctx, name)
 		if err != nil {
 			ex.addWarning(fmt.Sprintf("re-resolving %q after %d failed: %v", name, res.StatusCode, err))
@@ -84,7 +91,7 @@ func (p *Proxy) maybeRetry(req *http.Request, res *http.Response, ex *exchange) 
 		return res
 	}
 	retry := ex.snap.rebuild(req)
-	if _, err := p.injectAll(retry, ex.target); err != nil {
+	if _, _, err := p.injectAll(retry, ex.target); err != nil {
 		return res
 	}
 	removeHopHeaders(retry.Header, isUpgrade(retry.Header))

@@ -5,6 +5,9 @@ import (
 	"fmt"
 	"net/http"
 	"strings"
+	"sync/atomic"
+
+	"github.com/agentvault/agentvault/redact"
 )
 
 // Credential is one secret the proxy may put on requests, and the rules that
@@ -17,8 +20,9 @@ type Credential struct {
 	Inject      []Injection // rules applied on top of placeholder substitution
 	Methods     []string    // empty = every method
 	Paths       []string    // globs; empty = every path
-	// Secret returns the current real value. It is called once per matching
-	// request, so a credential re-resolved by its owner takes effect at once.
+	// Secret returns the current real value. It is called for every request
+	// the credential is matched or guarded against, so it must be cheap; a
+	// credential re-resolved by its owner takes effect at once.
 	Secret func() string
 }
 
@@ -51,6 +55,22 @@ type credential struct {
 	methods map[string]bool
 	sigv4   patterns // hosts where requests are re-signed; nil = none
 	hasAWS  bool
+	red     *redact.Redactor // told of every value the credential takes
+	last    atomic.Pointer[string]
+}
+
+// current returns the secret's value, first telling the redactor of a value
+// it has not seen (a rotation), so output masks it from the first use on.
+func (c *credential) current() string {
+	v := c.Secret()
+	if last := c.last.Load(); c.red != nil && v != "" && (last == nil || *last != v) {
+		for _, part := range c.valuesOf(v) {
+			c.red.AddSecret(c.Name, part)
+		}
+		c.red.AddSecret(c.Name, v)
+		c.last.Store(&v)
+	}
+	return v
 }
 
 func compileCredential(c *Credential) (*credential, error) {
@@ -93,47 +113,10 @@ func compileCredential(c *Credential) (*credential, error) {
 	return cc, nil
 }
 
-// allows reports whether the request's method and path may carry the secret.
-func (c *credential) allows(req *http.Request) bool {
-	if c.methods != nil && !c.methods[req.Method] {
-		return false
-	}
-	if len(c.Paths) == 0 {
-		return true
-	}
-	for _, p := range c.Paths {
-		if globMatch(p, req.URL.Path) {
-			return true
-		}
-	}
-	return false
-}
-
-// apply substitutes the placeholder and runs the rules bound to host:port.
-// It reports whether the secret was put on the request.
+// apply puts this one credential on the request (see injectCredentials).
 func (c *credential) apply(req *http.Request, host string, port int) (bool, error) {
-	secret := c.Secret()
-	if secret == "" {
-		return false, fmt.Errorf("credential %q has no value", c.Name)
-	}
-	if c.hasAWS {
-		// The secret is a JSON document of keys; only the signature carries
-		// them, and parseAWSCredentials checks each key's characters.
-		return c.resign(req, secret, host, port)
-	}
-	if strings.ContainsAny(secret, "\r\n\x00") {
-		// A header value with a line break would let the secret split the request.
-		return false, fmt.Errorf("credential %q contains a line break and cannot be sent in a header", c.Name)
-	}
-	injected := substitute(req, c.Placeholder, secret)
-	for _, r := range c.rules {
-		if r.hosts != nil && !r.hosts.matchTLS(host, port) {
-			continue
-		}
-		r.inj.inject(req, secret)
-		injected = true
-	}
-	return injected, nil
+	names, _, err := injectCredentials(req, []*credential{c}, host, port)
+	return len(names) > 0, err
 }
 
 // resign replaces the child's dummy AWS signature with one made with the
@@ -154,8 +137,9 @@ func (c *credential) resign(req *http.Request, secret, host string, port int) (b
 
 // values are the strings of a credential that must never travel to another
 // host or come back to the agent: the secret, or for AWS keys each key.
-func (c *credential) values() []string {
-	v := c.Secret()
+func (c *credential) values() []string { return c.valuesOf(c.current()) }
+
+func (c *credential) valuesOf(v string) []string {
 	if v == "" {
 		return nil
 	}
@@ -180,7 +164,7 @@ type policy struct {
 	all    bool
 }
 
-func compilePolicy(creds []*Credential, e Egress) (*policy, error) {
+func compilePolicy(creds []*Credential, e Egress, red *redact.Redactor) (*policy, error) {
 	p := &policy{allow: parsePatterns(e.Allow), deny: parsePatterns(e.Deny), strict: e.DefaultDeny, all: e.InspectAll}
 	seen := map[string]bool{}
 	for _, c := range creds {
@@ -192,9 +176,19 @@ func compilePolicy(creds []*Credential, e Egress) (*policy, error) {
 		if err != nil {
 			return nil, err
 		}
+		cc.red = red
 		p.creds = append(p.creds, cc)
 	}
 	return p, nil
+}
+
+func (p *policy) byName(name string) *credential {
+	for _, c := range p.creds {
+		if c.Name == name {
+			return c
+		}
+	}
+	return nil
 }
 
 // credentialsFor returns the credentials bound to an HTTPS target.

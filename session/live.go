@@ -9,33 +9,54 @@ import (
 // Live is one credential's current value during a session. It re-resolves
 // the credential once its TTL has passed (the credential's ttl:, else the
 // backend's lease, else DefaultTTL) and on demand after an upstream refused
-// it, at most once per MinRefresh so a misbehaving agent cannot hammer the
-// backend.
+// it.
+//
+// An agent can trigger on-demand refreshes at will (every 401 it provokes),
+// so they are kept cheap without leaving a rotated credential broken:
+//   - concurrent refreshes share one backend call (a 401 storm is one call);
+//   - after a refresh that found the same value (or failed), further
+//     refreshes wait MinRefresh;
+//   - after a refresh that found a new value, the next refusal may refresh
+//     again at once, so a credential rotated twice in quick succession heals.
 type Live struct {
-	res  *Resolved
-	name string
-	ttl  time.Duration
+	res     *Resolved
+	name    string
+	ttl     time.Duration
+	onValue func(string) // told of every value the credential takes
 
-	mu      sync.Mutex
-	value   string
-	fetched time.Time
-	tried   time.Time
-	seen    []string
-	now     func() time.Time
-	warn    func(string)
+	mu       sync.Mutex
+	value    string
+	fetched  time.Time
+	quiet    time.Time // no refresh (on demand or by TTL) before this
+	inflight *refreshCall
+	seen     []string
+	now      func() time.Time
+	warn     func(string)
 }
 
-// MinRefresh is the shortest interval between two on-demand re-resolutions
-// of one credential.
+// refreshCall is one backend re-resolution that concurrent callers share.
+type refreshCall struct {
+	done    chan struct{}
+	changed bool
+	err     error
+}
+
+// MinRefresh is the shortest interval between two re-resolutions of one
+// credential after a re-resolution that brought no new value.
 const MinRefresh = 10 * time.Second
 
 // Live returns the live value of the credential named name. warn receives
-// re-resolution failures (the old value stays in use); it may be nil.
-func (r *Resolved) Live(name string, warn func(string)) *Live {
+// re-resolution failures (the old value stays in use); onValue is told of
+// the first value and of every new one (to mask it in output). Both may be
+// nil; neither is called with the Live's lock held.
+func (r *Resolved) Live(name string, warn, onValue func(string)) *Live {
 	for _, rc := range r.Credentials {
 		if rc.Name == name {
+			if onValue != nil {
+				onValue(rc.Secret.Value)
+			}
 			return &Live{res: r, name: name, ttl: rc.Credential.EffectiveTTL(rc.Secret.TTL), value: rc.Secret.Value,
-				fetched: time.Now(), seen: []string{rc.Secret.Value}, now: time.Now, warn: warn}
+				fetched: time.Now(), seen: []string{rc.Secret.Value}, now: time.Now, warn: warn, onValue: onValue}
 		}
 	}
 	return nil
@@ -44,48 +65,72 @@ func (r *Resolved) Live(name string, warn func(string)) *Live {
 // Value returns the current value, re-resolving it first if its TTL passed.
 func (l *Live) Value() string {
 	l.mu.Lock()
-	var failure error
-	if l.ttl > 0 && l.now().Sub(l.fetched) >= l.ttl && l.now().Sub(l.tried) >= MinRefresh {
-		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		_, failure = l.refreshLocked(ctx)
-		cancel()
-	}
-	v := l.value
+	expired := l.ttl > 0 && l.now().Sub(l.fetched) >= l.ttl
 	l.mu.Unlock()
-	// warn may call back into Seen (to mask its text): not under l.mu.
-	if failure != nil && l.warn != nil {
-		l.warn("re-resolving " + l.name + " after its TTL failed; the old value stays in use: " + failure.Error())
+	if expired {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		_, err := l.refresh(ctx)
+		cancel()
+		if err != nil && l.warn != nil {
+			l.warn("re-resolving " + l.name + " after its TTL failed; the old value stays in use: " + err.Error())
+		}
 	}
-	return v
-}
-
-// Refresh resolves the credential again and reports whether the value changed.
-func (l *Live) Refresh(ctx context.Context) (bool, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	if l.now().Sub(l.tried) < MinRefresh {
-		return false, nil
-	}
-	return l.refreshLocked(ctx)
+	return l.value
 }
 
-func (l *Live) refreshLocked(ctx context.Context) (bool, error) {
-	l.tried = l.now()
+// Refresh resolves the credential again and reports whether the value
+// changed. A caller that arrives while another refresh runs gets that
+// refresh's answer.
+func (l *Live) Refresh(ctx context.Context) (bool, error) { return l.refresh(ctx) }
+
+func (l *Live) refresh(ctx context.Context) (bool, error) {
+	l.mu.Lock()
+	if c := l.inflight; c != nil {
+		l.mu.Unlock()
+		select {
+		case <-c.done:
+			return c.changed, c.err
+		case <-ctx.Done():
+			return false, ctx.Err()
+		}
+	}
+	if l.now().Before(l.quiet) {
+		l.mu.Unlock()
+		return false, nil
+	}
+	c := &refreshCall{done: make(chan struct{})}
+	l.inflight = c
+	l.mu.Unlock()
+
 	s, err := l.res.Reresolve(ctx, l.name)
-	if err != nil {
-		return false, err
+
+	l.mu.Lock()
+	now := l.now()
+	switch {
+	case err != nil:
+		c.err = err
+		l.quiet = now.Add(MinRefresh)
+	case s.Value == l.value:
+		l.fetched = now
+		l.quiet = now.Add(MinRefresh)
+	default:
+		l.fetched = now
+		l.value = s.Value
+		l.seen = append(l.seen, s.Value)
+		c.changed = true
 	}
-	l.fetched = l.now()
-	if s.Value == l.value {
-		return false, nil
+	l.inflight = nil
+	l.mu.Unlock()
+	if c.changed && l.onValue != nil {
+		l.onValue(s.Value)
 	}
-	l.value = s.Value
-	l.seen = append(l.seen, s.Value)
-	return true, nil
+	close(c.done)
+	return c.changed, c.err
 }
 
-// Seen returns every value the credential has had this session, so that
-// output can mask an old value as well as the current one.
+// Seen returns every value the credential has had this session.
 func (l *Live) Seen() []string {
 	l.mu.Lock()
 	defer l.mu.Unlock()

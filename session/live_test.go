@@ -3,58 +3,151 @@ package session
 import (
 	"context"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/agentvault/agentvault/backends"
 )
 
-// seqBackend returns its values in turn.
+// seqBackend returns its values in turn; gate, when set, holds every call
+// until it is closed.
 type seqBackend struct {
+	mu     sync.Mutex
 	values []string
 	calls  int
+	gate   chan struct{}
 }
 
 func (b *seqBackend) Type() string { return "env" }
 func (b *seqBackend) Resolve(ctx context.Context, ref string) (backends.Secret, error) {
+	if b.gate != nil {
+		<-b.gate
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
 	v := b.values[min(b.calls, len(b.values)-1)]
 	b.calls++
 	return backends.Secret{Value: v}, nil
 }
+func (b *seqBackend) n() int {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.calls
+}
 func (b *seqBackend) ConsumedEnv() []string           { return nil }
 func (b *seqBackend) Close(ctx context.Context) error { return nil }
 
-func TestLive(t *testing.T) {
-	b := &seqBackend{values: []string{"v2", "v2", "v3"}}
+func newLive(t *testing.T, b *seqBackend, onValue func(string)) (*Live, *time.Time) {
+	t.Helper()
 	res := &Resolved{
 		Credentials: []ResolvedCredential{{Credential: Credential{Name: "c", Secret: Ref{Backend: "x", Ref: "r"}, TTL: time.Minute}, Secret: backends.Secret{Value: "v1"}}},
 		Backends:    map[string]backends.Backend{"x": b},
 	}
 	now := time.Unix(1000, 0)
-	l := res.Live("c", nil)
+	l := res.Live("c", nil, onValue)
 	l.now = func() time.Time { return now }
-	l.fetched, l.tried = now, now.Add(-time.Hour)
+	l.fetched = now
+	return l, &now
+}
 
-	if v := l.Value(); v != "v1" || b.calls != 0 {
-		t.Fatalf("fresh value %q, %d backend calls", v, b.calls)
+func TestLiveTTL(t *testing.T) {
+	b := &seqBackend{values: []string{"v2"}}
+	l, now := newLive(t, b, nil)
+	if v := l.Value(); v != "v1" || b.n() != 0 {
+		t.Fatalf("fresh value %q, %d backend calls", v, b.n())
 	}
-	if ok, _ := l.Refresh(context.Background()); !ok || l.Value() != "v2" {
-		t.Fatalf("refresh: changed=%v value=%q", ok, l.Value())
+	*now = now.Add(2 * time.Minute)
+	if v := l.Value(); v != "v2" || b.n() != 1 {
+		t.Fatalf("after TTL: %q, %d calls", v, b.n())
 	}
-	// Within MinRefresh: no backend call.
-	if ok, _ := l.Refresh(context.Background()); ok || b.calls != 1 {
-		t.Fatalf("refresh within MinRefresh called the backend (%d calls)", b.calls)
+}
+
+// TestLiveRefreshThrottle: throttling follows what a refresh found, not the
+// clock alone. A credential rotated twice in a row must heal at once; a
+// refresh that found nothing new holds off the next for MinRefresh.
+func TestLiveRefreshThrottle(t *testing.T) {
+	type step struct {
+		advance     time.Duration
+		wantChanged bool
+		wantCalls   int
+		wantValue   string
 	}
-	now = now.Add(MinRefresh)
-	if ok, _ := l.Refresh(context.Background()); ok {
-		t.Fatal("unchanged value reported as changed")
+	b := &seqBackend{values: []string{"v2", "v3", "v3", "v4"}}
+	var got []string
+	l, now := newLive(t, b, func(v string) { got = append(got, v) })
+	steps := []step{
+		{0, true, 1, "v2"},            // first rotation
+		{0, true, 2, "v3"},            // rotated again right away: refreshed at once
+		{0, false, 3, "v3"},           // same value: now quiet
+		{time.Second, false, 3, "v3"}, // quiet: no backend call
+		{MinRefresh, true, 4, "v4"},   // quiet over
 	}
-	// TTL passed: Value re-resolves by itself.
-	now = now.Add(2 * time.Minute)
-	if v := l.Value(); v != "v3" {
-		t.Fatalf("after TTL: %q", v)
+	for i, s := range steps {
+		*now = now.Add(s.advance)
+		changed, err := l.Refresh(context.Background())
+		if err != nil || changed != s.wantChanged || b.n() != s.wantCalls || l.Value() != s.wantValue {
+			t.Fatalf("step %d: changed=%v err=%v calls=%d value=%q; want %v, %d, %q", i, changed, err, b.n(), l.Value(), s.wantChanged, s.wantCalls, s.wantValue)
+		}
 	}
-	if got := strings.Join(l.Seen(), ","); got != "v1,v2,v3" {
-		t.Fatalf("seen %q", got)
+	if s := strings.Join(got, ","); s != "v1,v2,v3,v4" {
+		t.Fatalf("onValue saw %q", s)
+	}
+	if s := strings.Join(l.Seen(), ","); s != "v1,v2,v3,v4" {
+		t.Fatalf("seen %q", s)
+	}
+}
+
+// TestLiveRefreshCoalesced: a storm of refusals is one backend call, and
+// every caller learns that the value changed.
+func TestLiveRefreshCoalesced(t *testing.T) {
+	b := &seqBackend{values: []string{"v2", "v3"}, gate: make(chan struct{})}
+	l, _ := newLive(t, b, nil)
+	const n = 16
+	var changed atomic.Int32
+	var started, wg sync.WaitGroup
+	started.Add(n)
+	wg.Add(n)
+	for i := 0; i < n; i++ {
+		go func() {
+			defer wg.Done()
+			started.Done()
+			ok, err := l.Refresh(context.Background())
+			if err != nil {
+				t.Error(err)
+			}
+			if ok {
+				changed.Add(1)
+			}
+		}()
+	}
+	started.Wait()
+	// Let the callers pile up on the one in-flight call, then release it.
+	deadline := time.Now().Add(2 * time.Second)
+	for time.Now().Before(deadline) {
+		l.mu.Lock()
+		busy := l.inflight != nil
+		l.mu.Unlock()
+		if busy {
+			break
+		}
+		time.Sleep(time.Millisecond)
+	}
+	time.Sleep(20 * time.Millisecond)
+	close(b.gate)
+	wg.Wait()
+	if calls := b.n(); calls != 1 {
+		// A caller that arrived after the call ended may start a second
+		// one (the value changed, so it is allowed); more than that is a storm.
+		if calls > 2 {
+			t.Fatalf("%d backend calls for %d concurrent refreshes", calls, n)
+		}
+	}
+	if changed.Load() == 0 {
+		t.Fatal("no caller saw the change")
+	}
+	if l.Value() == "v1" {
+		t.Fatal("value not updated")
 	}
 }

@@ -24,6 +24,7 @@ import (
 	"github.com/agentvault/agentvault/ca"
 	"github.com/agentvault/agentvault/launcher"
 	"github.com/agentvault/agentvault/proxy"
+	"github.com/agentvault/agentvault/redact"
 	"github.com/agentvault/agentvault/session"
 	"github.com/agentvault/agentvault/session/audit"
 )
@@ -139,6 +140,9 @@ type runner struct {
 	notes    []string
 	childUp  atomic.Bool
 	lives    map[string]*session.Live
+	// redactor masks every secret value (current and rotated-out, in every
+	// encoding) and placeholder in what agentvault prints; the proxy shares it.
+	redactor redact.Redactor
 }
 
 func (r *runner) warn(w string) {
@@ -190,7 +194,9 @@ func (r *runner) run(ctx context.Context) error {
 	}
 	r.lives = map[string]*session.Live{}
 	for _, c := range r.resolved.Credentials {
-		r.lives[c.Credential.Name] = r.resolved.Live(c.Credential.Name, r.warn)
+		name := c.Credential.Name
+		r.redactor.AddPlaceholder(name, c.Placeholder)
+		r.lives[name] = r.resolved.Live(name, r.warn, func(v string) { r.redactor.AddSecret(name, v) })
 	}
 
 	stop := r.cleanupOnSignal()
@@ -316,6 +322,7 @@ func (r *runner) serveAndLaunch(ctx context.Context, env []string) (int, error) 
 		ConnectTo:     r.opts.connectTo,
 		UpstreamProxy: http.ProxyFromEnvironment,
 		Record:        r.record,
+		Redactor:      &r.redactor,
 	}
 	addr, err := r.prx.Start(r.opts.listen)
 	if err != nil {
@@ -447,28 +454,9 @@ func (r *runner) snapshotWarnings() []string {
 	return append([]string(nil), r.warnings...)
 }
 
-// mask replaces every known secret value (current and rotated-out) and
-// placeholder in text agentvault prints.
-func (r *runner) mask(s string) string {
-	if r.resolved == nil {
-		return s
-	}
-	for _, c := range r.resolved.Credentials {
-		values := []string{c.Secret.Value}
-		if l := r.lives[c.Credential.Name]; l != nil {
-			values = l.Seen()
-		}
-		for _, v := range values {
-			if v != "" {
-				s = strings.ReplaceAll(s, v, "****")
-			}
-		}
-		if c.Placeholder != "" {
-			s = strings.ReplaceAll(s, c.Placeholder, "<"+c.Credential.Name+" placeholder>")
-		}
-	}
-	return s
-}
+// mask replaces every known secret value (current and rotated-out, in any
+// encoding) and placeholder in text agentvault prints.
+func (r *runner) mask(s string) string { return r.redactor.String(s) }
 
 // childCredentialEnv gives each credential's env: names its placeholder, and
 // the child of an aws-sigv4 credential well-formed dummy AWS keys to sign with.
