@@ -95,3 +95,47 @@ func TestRotationReplay(t *testing.T) {
 		})
 	}
 }
+
+// TestRotationInFlight: a request that left with the old value while another
+// request's refresh brought a new one is replayed with the new value, without
+// asking the backend again (which, having just answered, might be throttled).
+func TestRotationInFlight(t *testing.T) {
+	up := newTestCA(t, "upstream")
+	release := make(chan struct{})
+	arrived := make(chan struct{}, 1)
+	srv, got := upstream(t, up, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Header.Get("Authorization") != "Bearer new-value-1234567" {
+			arrived <- struct{}{}
+			<-release
+			w.WriteHeader(http.StatusUnauthorized)
+			return
+		}
+		io.WriteString(w, "ok")
+	}), "api.example.test")
+	rot := &rotating{value: "old-value-1234567", next: "new-value-1234567", changes: true}
+	cred := &Credential{Name: "api", Hosts: []string{"api.example.test"}, Inject: []Injection{{Type: "bearer"}}, Secret: rot.get}
+	h := startProxy(t, up, []*Credential{cred}, Egress{}, map[string]string{"api.example.test:443": hostPortOf(srv)},
+		func(p *Proxy) { p.Refresh = rot.refresh })
+	done := make(chan *http.Response, 1)
+	go func() {
+		res, err := h.client(testPassword, nil).Get("https://api.example.test/v1")
+		if err != nil {
+			t.Error(err)
+		}
+		done <- res
+	}()
+	<-arrived
+	rot.mu.Lock()
+	rot.value = rot.next // what another request's refresh did meanwhile
+	rot.mu.Unlock()
+	close(release)
+	res := <-done
+	if res == nil {
+		t.FailNow()
+	}
+	io.Copy(io.Discard, res.Body)
+	res.Body.Close()
+	if res.StatusCode != 200 || len(got.all()) != 2 || rot.calls.Load() != 0 {
+		t.Fatalf("status %d, upstream got %d, refresh called %d (want 200, 2, 0)", res.StatusCode, len(got.all()), rot.calls.Load())
+	}
+}
