@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -291,7 +292,26 @@ func (s *session) assertNoPlaceholder(t *testing.T, placeholders ...string) {
 
 // secretForms: raw plus the common encodings a leak could take.
 func secretForms(secret string) []string {
-	return []string{secret, b64(secret), b64("x-access-token:" + secret)}
+	forms := []string{secret, b64(secret), b64("x-access-token:" + secret)}
+	for _, esc := range []string{url.QueryEscape(secret), url.PathEscape(secret)} {
+		if esc != secret {
+			forms = append(forms, esc, lowerHexEscapes(esc))
+		}
+	}
+	return forms
+}
+
+// lowerHexEscapes writes %XX escapes with lower-case hex digits, as some
+// encoders do.
+func lowerHexEscapes(s string) string {
+	b := []byte(s)
+	for i := 0; i+2 < len(b); i++ {
+		if b[i] == '%' {
+			b[i+1], b[i+2] = strings.ToLower(string(b[i+1]))[0], strings.ToLower(string(b[i+2]))[0]
+			i += 2
+		}
+	}
+	return string(b)
 }
 
 func parseEnvFile(text string) map[string]string {
