@@ -22,9 +22,12 @@ const (
 
 // execConfig is the YAML of an exec backend. Timeout is a time.Duration so
 // yaml.v3 parses Go syntax ("90s") and reports a bad value with its line.
+// Env names the variables of agentvault's environment the helper needs
+// beyond the base ones (e.g. OP_SERVICE_ACCOUNT_TOKEN).
 type execConfig struct {
 	Command []string      `yaml:"command"`
 	Timeout time.Duration `yaml:"timeout"`
+	Env     []string      `yaml:"env"`
 }
 
 // execBackend runs a command whose stdout is the secret: the reference is
@@ -34,6 +37,11 @@ type execBackend struct {
 	name    string
 	command []string
 	timeout time.Duration
+	// env is the helper's whole environment, fixed at open; see helperEnv.
+	env []string
+	// declared are the config's env: names, sorted: the launcher withholds
+	// them from the child whether or not they were set.
+	declared []string
 }
 
 func openExec(o Options) (Backend, error) {
@@ -50,7 +58,14 @@ func openExec(o Options) (Backend, error) {
 	if c.Timeout == 0 {
 		c.Timeout = defaultExecTimeout
 	}
-	return &execBackend{typ: o.Type, name: o.Name, command: c.Command, timeout: c.Timeout}, nil
+	declared, err := execDeclaredEnv(o.Name, c.Env)
+	if err != nil {
+		return nil, err
+	}
+	return &execBackend{
+		typ: o.Type, name: o.Name, command: c.Command, timeout: c.Timeout,
+		env: helperEnv(o.LookupEnv, declared), declared: declared,
+	}, nil
 }
 
 func (b *execBackend) Type() string { return b.typ }
@@ -74,6 +89,9 @@ func (b *execBackend) Resolve(ctx context.Context, ref string) (Secret, error) {
 	cmd.Stdout = stdout
 	cmd.Stderr = stderr
 	cmd.WaitDelay = waitDelay
+	// Never nil: a nil Env would hand the helper agentvault's whole
+	// environment, and with it every secret an env: reference read.
+	cmd.Env = append([]string{}, b.env...)
 
 	what := fmt.Sprintf("command %q", b.command[0])
 	err := cmd.Run()
@@ -129,7 +147,9 @@ func stderrSummary(stderr, stdout []byte) string {
 	return s
 }
 
-func (b *execBackend) ConsumedEnv() []string       { return nil }
+// ConsumedEnv lists the variables the config declared for the helper: they
+// are its credentials (a service-account token), so the agent gets none.
+func (b *execBackend) ConsumedEnv() []string       { return append([]string(nil), b.declared...) }
 func (b *execBackend) Close(context.Context) error { return nil }
 
 // limitedBuffer keeps at most limit bytes. Past it, it either drops the rest

@@ -39,7 +39,7 @@ func TestOpen(t *testing.T) {
 		{"exec", "command: [echo]\ntimeout: -1s", "must not be negative"},
 		{"exec", "command: [echo]\ntimeout: soon", "cannot unmarshal"},
 		{"exec", "command: [echo]\ntimeout: 30", "cannot unmarshal"},
-		{"exec", "command: [echo]\nenv: {A: b}", "field env not found"},
+		{"exec", "command: [echo]\nenv: {A: b}", "cannot unmarshal"},
 		{"vault", "", "no Vault address (set address: or VAULT_ADDR)"},
 		{"vault", "address: http://127.0.0.1:1", ""},
 		{"vault", "address: http://127.0.0.1:1\nauth: {method: approle, role_id: r}", ""},
