@@ -5,10 +5,13 @@ package audit
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"io/fs"
 	"math"
 	"os"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/agentvault/agentvault/proxy"
@@ -155,12 +158,70 @@ type Log struct {
 
 // OpenLog opens (creating it 0600 if needed) the audit log at path for
 // appending; existing content, possibly from other sessions, is kept.
+//
+// The log is only ever a regular file that is reached without following a
+// symlink in its last component and that has no other hard link: the agent
+// can write to its working directory, and a planted audit.jsonl -> ~/.bashrc
+// (or a hard link to it) must not become a way to append to another file.
+// A FIFO or a device is refused too (O_NONBLOCK keeps the open of a FIFO from
+// hanging until someone reads it).
 func OpenLog(path, sessionID string) (*Log, error) {
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o600)
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND|os.O_CREATE|syscall.O_NOFOLLOW|syscall.O_NONBLOCK, 0o600)
 	if err != nil {
-		return nil, fmt.Errorf("audit log: %w", err)
+		return nil, fmt.Errorf("audit log: %s", openRefusal(path, err))
+	}
+	if err := checkLogFile(f); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("audit log: %s: %s", path, err)
 	}
 	return &Log{session: sessionID, f: f}, nil
+}
+
+// checkLogFile accepts what OpenLog opened only if it is a regular file with
+// a single name.
+func checkLogFile(f *os.File) error {
+	fi, err := f.Stat()
+	if err != nil {
+		return err
+	}
+	if !fi.Mode().IsRegular() {
+		return fmt.Errorf("is not a regular file (%s); refusing to write the audit log to it", fileKind(fi.Mode()))
+	}
+	if st, ok := fi.Sys().(*syscall.Stat_t); ok && uint64(st.Nlink) > 1 {
+		return errors.New("has other hard links; refusing to append to a file that is also elsewhere")
+	}
+	return nil
+}
+
+// openRefusal words an open error. The open alone decides; the Lstat only
+// names what was found, so a race with it can change the words, never the
+// outcome.
+func openRefusal(path string, err error) string {
+	if fi, lerr := os.Lstat(path); lerr == nil {
+		switch {
+		case fi.Mode()&fs.ModeSymlink != 0:
+			return path + ": is a symbolic link; refusing to follow it (name the real file instead)"
+		case !fi.Mode().IsRegular():
+			return fmt.Sprintf("%s: is not a regular file (%s); refusing to write the audit log to it", path, fileKind(fi.Mode()))
+		}
+	}
+	return err.Error()
+}
+
+func fileKind(m fs.FileMode) string {
+	switch {
+	case m&fs.ModeSymlink != 0:
+		return "a symbolic link"
+	case m.IsDir():
+		return "a directory"
+	case m&fs.ModeNamedPipe != 0:
+		return "a FIFO"
+	case m&fs.ModeSocket != 0:
+		return "a socket"
+	case m&fs.ModeDevice != 0:
+		return "a device"
+	}
+	return "mode " + m.String()
 }
 
 // Write appends one line for r. It is safe for concurrent use, and the line
