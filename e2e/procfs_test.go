@@ -38,6 +38,35 @@ func unprivileged(t *testing.T) (uint32, uint32) {
 	return uint32(uid), uint32(gid)
 }
 
+// unprivilegedDir makes a directory the user can enter, holding a copy of the
+// binary (the build's own directory is private to root) and a home directory
+// the user owns.
+func unprivilegedDir(t *testing.T, uid, gid uint32) (dir, bin, home string) {
+	t.Helper()
+	dir, err := os.MkdirTemp("", "agentvault-probe-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	os.Chmod(dir, 0o755)
+	bin = filepath.Join(dir, "agentvault")
+	data, err := os.ReadFile(avBin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(bin, data, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	home = filepath.Join(dir, "home")
+	if err := os.Mkdir(home, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chown(home, int(uid), int(gid)); err != nil {
+		t.Fatal(err)
+	}
+	return dir, bin, home
+}
+
 // The probe runs as agentvault's child, as the same unprivileged user, and
 // tries the three ways into its parent's secrets.
 const probeScript = `
@@ -76,24 +105,7 @@ func TestChildCannotReadAgentvault(t *testing.T) {
 	if _, err := os.Stat(py); err != nil {
 		t.Fatalf("this test needs %s (a python3 any user can run): %v", py, err)
 	}
-	// A directory the user can enter, holding a copy of the binary and the config.
-	dir, err := os.MkdirTemp("", "agentvault-probe-")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { os.RemoveAll(dir) })
-	os.Chmod(dir, 0o755)
-	bin := filepath.Join(dir, "agentvault")
-	data, err := os.ReadFile(avBin)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(bin, data, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	home := filepath.Join(dir, "home")
-	os.Mkdir(home, 0o700)
-	os.Chown(home, int(uid), int(gid))
+	dir, bin, home := unprivilegedDir(t, uid, gid)
 	cfg := writeFile(t, dir, "agentvault.yaml", `version: 1
 credentials:
   - name: probe

@@ -50,7 +50,7 @@ var (
 // trusts are already in the bundle.
 var alwaysRemoved = []string{"SSL_CERT_DIR"}
 
-// BuildEnv returns the child's environment (SPEC section 4), sorted by key
+// BuildEnv returns the child's environment, sorted by key
 // with one entry per key. Managed variables replace inherited ones in any
 // case variant (npm, Windows-born tooling and some proxies match names
 // case-insensitively, so a stray "Https_Proxy" must not survive). Removed

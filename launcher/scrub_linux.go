@@ -11,9 +11,14 @@ import (
 
 // ScrubEnviron overwrites the process's original environment block, the
 // memory /proc/<pid>/environ shows, with zeros. The Go runtime copied the
-// variables at start-up, so os.Getenv keeps working. Non-dumpability already
-// closes that file to same-uid processes; this also hides the secrets an env:
-// reference read from anyone who can still read it (root, CAP_SYS_PTRACE).
+// variables at start-up, so os.Getenv and os.Environ keep working.
+// Non-dumpability closes that file to same-uid processes; this also hides the
+// secrets an env: reference read from anyone who can still read it (root,
+// CAP_SYS_PTRACE).
+//
+// It must run before MakeNonDumpable: it writes through /proc/self/mem, which
+// becomes root-owned (mode 0600) once the process is non-dumpable, so a
+// non-root process can no longer open it.
 func ScrubEnviron() error {
 	stat, err := os.ReadFile("/proc/self/stat")
 	if err != nil {

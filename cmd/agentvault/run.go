@@ -114,12 +114,19 @@ func runAction(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
-	// Before any secret is fetched: nothing that runs as this user, the
-	// child included, may read this process's memory or environment.
+	r := &runner{opts: o, stderr: c.App.ErrWriter, started: time.Now()}
+	// Both before any secret is fetched, in this order. The scrub zeroes the
+	// environment block the kernel shows as /proc/<pid>/environ (env:
+	// references read the runtime's own copy, which stays intact); it writes
+	// through /proc/self/mem, which a non-root process can no longer open
+	// once it is non-dumpable. Then nothing that runs as this user, the child
+	// included, may read this process's memory, environment or descriptors.
+	if err := launcher.ScrubEnviron(); err != nil {
+		r.warn("could not scrub the process environment block: " + err.Error())
+	}
 	if err := launcher.MakeNonDumpable(); err != nil {
 		return fail(exitSoftware, "agentvault: cannot protect the process memory: %v", err)
 	}
-	r := &runner{opts: o, stderr: c.App.ErrWriter, started: time.Now()}
 	return r.run(c.Context)
 }
 
@@ -187,11 +194,6 @@ func (r *runner) run(ctx context.Context) error {
 		return configFailure(err)
 	}
 	defer r.closeBackends()
-	// The secrets an env: reference read also sit in the environment block
-	// the kernel shows as /proc/<pid>/environ; the runtime has its own copy.
-	if err := launcher.ScrubEnviron(); err != nil {
-		r.warn("could not scrub the process environment block: " + err.Error())
-	}
 	r.lives = map[string]*session.Live{}
 	for _, c := range r.resolved.Credentials {
 		name := c.Credential.Name
