@@ -11,7 +11,6 @@ import (
 	"math"
 	"os"
 	"sync"
-	"syscall"
 	"time"
 
 	"github.com/agentvault/agentvault/proxy"
@@ -166,7 +165,7 @@ type Log struct {
 // A FIFO or a device is refused too (O_NONBLOCK keeps the open of a FIFO from
 // hanging until someone reads it).
 func OpenLog(path, sessionID string) (*Log, error) {
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND|os.O_CREATE|syscall.O_NOFOLLOW|syscall.O_NONBLOCK, 0o600)
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND|os.O_CREATE|noFollowNoBlock, 0o600)
 	if err != nil {
 		return nil, fmt.Errorf("audit log: %s", openRefusal(path, err))
 	}
@@ -187,7 +186,7 @@ func checkLogFile(f *os.File) error {
 	if !fi.Mode().IsRegular() {
 		return fmt.Errorf("is not a regular file (%s); refusing to write the audit log to it", fileKind(fi.Mode()))
 	}
-	if st, ok := fi.Sys().(*syscall.Stat_t); ok && uint64(st.Nlink) > 1 {
+	if hardLinks(fi) > 1 {
 		return errors.New("has other hard links; refusing to append to a file that is also elsewhere")
 	}
 	return nil
