@@ -32,6 +32,11 @@ func (p *Proxy) onResponse(res *http.Response) {
 		return
 	}
 	if needsStreaming(req, res) {
+		// HTTP/1.1 clients get it chunked on the same connection; HTTP/1.0
+		// has no chunking, so the body ends where the connection does.
+		if req.ProtoAtLeast(1, 1) && streamChunked(sess, res) {
+			return
+		}
 		conn, brw, err := sess.Hijack()
 		if err != nil {
 			return
