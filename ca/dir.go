@@ -18,13 +18,17 @@ type Dir struct {
 	removed bool
 }
 
-// NewDir creates agentvault-<sessionID>-<random> under $XDG_RUNTIME_DIR when
-// it is set and usable (a per-user tmpfs, cleaned at logout), else under
-// os.TempDir().
+// NewDir creates agentvault-<sessionID>-<owner>-<random> under
+// $XDG_RUNTIME_DIR when it is set and usable (a per-user tmpfs, cleaned at
+// logout), else under os.TempDir(). <owner> identifies this process (see
+// owner); once the directory exists, the ones that dead sessions of this
+// user left in the same places are removed.
 func NewDir(lookupEnv func(string) (string, bool), sessionID string) (*Dir, error) {
-	pattern := "agentvault-" + safeName(sessionID) + "-*"
+	self := currentOwner()
+	pattern := dirPrefix + safeName(sessionID) + "-" + self.String() + "-*"
+	parents := dirParents(lookupEnv)
 	var firstErr error
-	for _, parent := range dirParents(lookupEnv) {
+	for _, parent := range parents {
 		p, err := os.MkdirTemp(parent, pattern)
 		if err != nil {
 			if firstErr == nil {
@@ -43,6 +47,7 @@ func NewDir(lookupEnv func(string) (string, bool), sessionID string) (*Dir, erro
 			os.Remove(p)
 			return nil, fmt.Errorf("session directory %s: could not make it a 0700 directory", p)
 		}
+		sweepStale(parents, self)
 		return &Dir{path: p}, nil
 	}
 	return nil, fmt.Errorf("create session directory: %w", firstErr)
