@@ -101,7 +101,9 @@ func sweepParent(parent string, self owner) {
 	d.Close()
 	for _, name := range names {
 		o, ok := parseOwner(name)
-		if !ok || o.pidNS != self.pidNS || o.pid == self.pid {
+		// A pid means something only in its own namespace; this session's
+		// own directory is skipped outright (its pid is alive anyway).
+		if !ok || o.pidNS != self.pidNS || o == self {
 			continue
 		}
 		p := filepath.Join(parent, name)
