@@ -53,6 +53,8 @@ func TestSweepStale(t *testing.T) {
 	}
 	reused := live
 	reused.start++ // the pid now belongs to a process that started later
+	selfReused := self
+	selfReused.start++ // a dead predecessor had this process's pid
 	otherNS := dead
 	otherNS.pidNS++
 
@@ -73,6 +75,7 @@ func TestSweepStale(t *testing.T) {
 		{"this process", entry{sessionName(self), "dir"}, false, -1, false},
 		// Without /proc (start 0) a live pid is all there is to go by: kept.
 		{"pid reused", entry{sessionName(reused), "dir"}, false, -1, live.start != 0},
+		{"pid now this process's", entry{sessionName(selfReused), "dir"}, false, -1, self.start != 0},
 		{"other pid namespace", entry{sessionName(otherNS), "dir"}, false, -1, false},
 		{"other user", entry{sessionName(dead), "dir"}, true, 65534, false},
 		{"link named like a dead session", entry{sessionName(dead), "link"}, false, -1, true},
