@@ -319,6 +319,7 @@ func removeHopHeaders(h http.Header, upgrade bool) {
 	if upgrade {
 		h.Set("Connection", "Upgrade")
 		h.Set("Upgrade", up)
+		h.Del("Sec-WebSocket-Extensions") // compressed frames would hide secrets from the relay's guards
 	}
 }
 

@@ -8,7 +8,6 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/google/martian/v3"
@@ -120,38 +119,50 @@ func writeStatusLine(w *bufio.Writer, res *http.Response) {
 	fmt.Fprintf(w, "HTTP/1.1 %03d %s\r\n", res.StatusCode, text)
 }
 
-// relayUpgrade completes a protocol switch (WebSocket): it writes the 101 and
-// copies bytes both ways until either side closes.
+// relayUpgrade completes a protocol switch. Only a WebSocket without
+// extensions is relayed, and frame by frame through the guards
+// (websocket_relay.go); anything else is refused with a 502, since raw bytes
+// would carry secrets past both guards.
 func (p *Proxy) relayUpgrade(sess *martian.Session, res *http.Response) {
+	defer res.Body.Close() // ends the exchange: its record is emitted here
 	conn, brw, err := sess.Hijack()
 	if err != nil {
 		return
 	}
 	defer conn.Close()
-	defer res.Body.Close()
 	conn.SetDeadline(time.Time{})
-	up, ok := res.Body.(io.ReadWriter)
+	ex := exchangeOf(res.Request)
+	if ex == nil {
+		ex = &exchange{start: time.Now()}
+	}
+	raw := res.Body
+	if cb, ok := raw.(*countingBody); ok {
+		raw = cb.rc // the relay counts frames itself; see countUpgraded
+	}
+	up, ok := raw.(io.ReadWriteCloser)
+	why := unreadableUpgrade(res)
 	if !ok {
+		why = "upstream connection after the 101 is not writable"
+	}
+	if why != "" {
+		ex.rec.Action, ex.rec.Status, ex.rec.Error = ActionError, http.StatusBadGateway, why
+		refusal := textResponse(res.Request, http.StatusBadGateway, p.mask("agentvault: "+why+"\n"))
+		refusal.Close = true
+		refusal.Header.Set("Connection", "close")
+		refusal.Write(brw.Writer)
+		brw.Flush()
 		return
 	}
+	p.redactHeader(res.Header, ex)
+	res.Status = "" // the upstream's reason phrase could reflect a secret; the standard one says all
 	writeStatusLine(brw.Writer, res)
 	res.Header.Write(brw.Writer)
 	brw.WriteString("\r\n")
 	if brw.Flush() != nil {
 		return
 	}
-	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		io.Copy(up, brw.Reader)
-		if c, ok := res.Body.(io.Closer); ok {
-			c.Close()
-		}
-	}()
-	io.Copy(flushWriter{brw.Writer}, res.Body)
-	conn.Close()
-	wg.Wait()
+	fromClient, fromUpstream := p.relayWebSocket(ex, conn, brw, up)
+	ex.countUpgraded(fromClient, fromUpstream)
 }
 
 // flushWriter flushes after every write. It has no ReadFrom on purpose:
