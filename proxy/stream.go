@@ -26,6 +26,9 @@ func (p *Proxy) onResponse(res *http.Response) {
 		return
 	}
 	sess := ctx.Session()
+	// The reason phrase is upstream text the guards do not scan; a bound
+	// upstream could reflect a secret there. The standard text replaces it.
+	res.Status = ""
 	if res.StatusCode == http.StatusSwitchingProtocols {
 		p.relayUpgrade(sess, res)
 		return
