@@ -2,10 +2,8 @@ package proxy
 
 import (
 	"bytes"
-	"encoding/base64"
 	"errors"
 	"io"
-	"net/url"
 )
 
 // needle is one byte pattern that betrays a secret, and whose secret it is.
@@ -15,58 +13,66 @@ type needle struct {
 }
 
 // matcher finds any of a set of needles in a stream. It is built per request
-// from the secrets that must not appear there.
+// from the secrets that must not appear there, by newMatcher.
+//
+// Invariant: what a streaming guard holds back (holdback) depends only on the
+// bytes' membership in hold, a class fixed when the matcher is built from
+// three public levels, and on maxLen; never on whether the bytes match a
+// secret. A guard that held back "what could begin a secret" would delay a
+// guessed prefix exactly when the guess is right: a timing oracle that gives
+// the secret away one character at a time.
 type matcher struct {
 	needles []needle
-}
-
-// leakForms returns the forms of a secret the leak guard looks for: raw,
-// URL-escaped, and base64 (standard and URL alphabets) at each of the three
-// byte alignments it can take inside a longer encoded string, as in
-// "Basic base64(user:secret)".
-func leakForms(secret string) [][]byte {
-	forms := [][]byte{[]byte(secret)}
-	add := func(s string) {
-		if len(s) < 4 {
-			return
-		}
-		for _, f := range forms {
-			if string(f) == s {
-				return
-			}
-		}
-		forms = append(forms, []byte(s))
-	}
-	add(url.QueryEscape(secret))
-	add(url.PathEscape(secret))
-	if len(secret) >= 6 {
-		for _, enc := range []*base64.Encoding{base64.StdEncoding, base64.URLEncoding} {
-			for k := 0; k < 3; k++ {
-				buf := append(make([]byte, k), secret...)
-				s := enc.EncodeToString(buf)
-				// Only whole 3-byte groups made entirely of secret bytes
-				// encode the same whatever surrounds the secret.
-				first := (k + 2) / 3
-				last := (k + len(secret)) / 3
-				if last > first {
-					add(s[4*first : 4*last])
-				}
-			}
-		}
-	}
-	return forms
+	hold    *byteClass // nil: not built by newMatcher, see class
+	maxLen  int
 }
 
 func newMatcher(creds []*credential, forms func(string) [][]byte) *matcher {
 	m := &matcher{}
 	for _, c := range creds {
-		for _, v := range c.values() {
-			for _, f := range forms(v) {
-				m.needles = append(m.needles, needle{b: f, cred: c})
-			}
+		v := c.current()
+		var own [][]byte
+		for _, s := range c.valuesOf(v) {
+			own = append(own, forms(s)...)
+		}
+		for _, s := range c.injectedValues(v) {
+			own = append(own, forms(s)...)
+		}
+		for _, b := range minimalNeedles(own) {
+			m.needles = append(m.needles, needle{b: b, cred: c})
 		}
 	}
+	m.hold, m.maxLen = classify(m.needles)
 	return m
+}
+
+// minimalNeedles drops empty and duplicate forms, and any form that holds
+// another of the same credential's forms: finding the shorter one finds both,
+// and redacting it removes the secret from the longer one. Fewer and shorter
+// needles also keep the hold-back window (the longest needle) small.
+func minimalNeedles(forms [][]byte) [][]byte {
+	var out [][]byte
+	for i, f := range forms {
+		if len(f) == 0 {
+			continue
+		}
+		redundant := false
+		for j, g := range forms {
+			if i == j || len(g) == 0 || len(g) > len(f) || !bytes.Contains(f, g) {
+				continue
+			}
+			// Of two equal forms keep the first; a strictly shorter one
+			// contained in f always wins.
+			if len(g) < len(f) || j < i {
+				redundant = true
+				break
+			}
+		}
+		if !redundant {
+			out = append(out, f)
+		}
+	}
+	return out
 }
 
 func (m *matcher) empty() bool { return m == nil || len(m.needles) == 0 }
@@ -83,24 +89,47 @@ func (m *matcher) find(b []byte) *credential {
 
 func (m *matcher) findString(s string) *credential { return m.find([]byte(s)) }
 
-// holdback is the length of the longest suffix of b that is a proper prefix
-// of some needle: the bytes a streaming scanner must keep until it sees more.
-// Holding back only that much (not a fixed window) keeps SSE events flowing.
-func (m *matcher) holdback(b []byte) int {
-	best := 0
+// redact replaces every complete needle in b with its credential's
+// placeholder and reports whether it replaced anything. Only complete
+// matches change anything: a partial one costs the same as none.
+func (m *matcher) redact(b []byte) ([]byte, bool) {
+	hit := false
 	for _, n := range m.needles {
-		max := len(n.b) - 1
-		if max > len(b) {
-			max = len(b)
-		}
-		for l := max; l > best; l-- {
-			if bytes.HasSuffix(b, n.b[:l]) {
-				best = l
-				break
-			}
+		if bytes.Contains(b, n.b) {
+			b = bytes.ReplaceAll(b, n.b, []byte(n.cred.Placeholder))
+			hit = true
 		}
 	}
-	return best
+	return b, hit
+}
+
+// redactString is redact for a header value.
+func (m *matcher) redactString(s string) (string, bool) {
+	b, hit := m.redact([]byte(s))
+	if !hit {
+		return s, false
+	}
+	return string(b), true
+}
+
+// holdback is how many bytes at the end of b a streaming scanner keeps until
+// it sees more: the trailing run of bytes in the matcher's class, at most the
+// longest needle's length - 1. Every needle lies wholly inside the class, so
+// a needle cut by the end of b is always inside that run; the run's length
+// says nothing about whether it matches.
+func (m *matcher) holdback(b []byte) int {
+	if m.empty() {
+		return 0
+	}
+	hold, maxLen := m.hold, m.maxLen
+	if hold == nil {
+		hold, maxLen = classify(m.needles)
+	}
+	n := 0
+	for n < len(b) && n < maxLen-1 && hold[b[len(b)-1-n]] {
+		n++
+	}
+	return n
 }
 
 // errLeak aborts a request body that carries a secret to the wrong host.
@@ -108,8 +137,9 @@ var errLeak = errors.New("agentvault: request body carries a secret bound to ano
 
 // scanReader is the streaming core of both guards. It hands each read to
 // process (which may rewrite it, or stop the stream with an error) and holds
-// back only the tail that could begin a needle, so a secret split across
-// reads is still seen whole and SSE events are not delayed.
+// back the tail the matcher's holdback names, so a secret split across reads
+// is still seen whole while the timing of every release depends only on the
+// public class of the bytes (see matcher).
 type scanReader struct {
 	src     io.ReadCloser
 	m       *matcher
@@ -174,34 +204,13 @@ func newLeakReader(src io.ReadCloser, m *matcher, block bool) *leakReader {
 }
 
 // newRedactor replaces secrets in a response body with their placeholders as
-// the body streams, calling redacted for each replacement.
+// the body streams, calling redacted for each read that replaced something.
 func newRedactor(src io.ReadCloser, m *matcher, redacted func()) io.ReadCloser {
 	return &scanReader{src: src, m: m, buf: make([]byte, 32*1024), process: func(b []byte) ([]byte, error) {
-		for _, n := range m.needles {
-			if bytes.Contains(b, n.b) {
-				b = bytes.ReplaceAll(b, n.b, []byte(n.cred.Placeholder))
-				redacted()
-			}
+		b, hit := m.redact(b)
+		if hit {
+			redacted()
 		}
 		return b, nil
 	}}
-}
-
-// reflectForms are the forms the reflection guard replaces: only those whose
-// replacement by a placeholder yields the same text the agent would have had.
-func reflectForms(secret string) [][]byte {
-	forms := [][]byte{[]byte(secret)}
-	if q := url.QueryEscape(secret); q != secret {
-		forms = append(forms, []byte(q))
-	}
-	return forms
-}
-
-// lowerForms are leakForms for a case-folded channel such as a DNS name.
-func lowerForms(secret string) [][]byte {
-	forms := leakForms(secret)
-	for i, f := range forms {
-		forms[i] = bytes.ToLower(f)
-	}
-	return forms
 }
