@@ -1,6 +1,7 @@
 package ca
 
 import (
+	"crypto"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
@@ -20,6 +21,13 @@ const defaultLeafValidity = time.Hour
 // constraints on purpose: tests use it to show that verifiers refuse leaves
 // outside them. The leaf never outlives the CA.
 func (a *Authority) Leaf(host string, validity time.Duration) (*tls.Certificate, error) {
+	return IssueLeaf(a.cert, a.key, host, validity)
+}
+
+// IssueLeaf issues an ECDSA P-256 server certificate for host signed by
+// caCert's key, valid for validity (defaultLeafValidity when <= 0) but never
+// beyond the CA's own NotAfter. The chain holds the leaf and the CA.
+func IssueLeaf(caCert *x509.Certificate, caKey crypto.Signer, host string, validity time.Duration) (*tls.Certificate, error) {
 	if host == "" {
 		return nil, fmt.Errorf("leaf: empty host")
 	}
@@ -36,12 +44,12 @@ func (a *Authority) Leaf(host string, validity time.Duration) (*tls.Certificate,
 	}
 	now := time.Now()
 	notBefore := now.Add(-clockSkew)
-	if notBefore.Before(a.cert.NotBefore) {
-		notBefore = a.cert.NotBefore
+	if notBefore.Before(caCert.NotBefore) {
+		notBefore = caCert.NotBefore
 	}
 	notAfter := now.Add(validity)
-	if notAfter.After(a.cert.NotAfter) {
-		notAfter = a.cert.NotAfter
+	if notAfter.After(caCert.NotAfter) {
+		notAfter = caCert.NotAfter
 	}
 	tmpl := &x509.Certificate{
 		SerialNumber:          serial,
@@ -57,7 +65,7 @@ func (a *Authority) Leaf(host string, validity time.Duration) (*tls.Certificate,
 	} else {
 		tmpl.DNSNames = []string{host}
 	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, a.cert, key.Public(), a.key)
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, caCert, key.Public(), caKey)
 	if err != nil {
 		return nil, fmt.Errorf("leaf: sign: %w", err)
 	}
@@ -66,7 +74,7 @@ func (a *Authority) Leaf(host string, validity time.Duration) (*tls.Certificate,
 		return nil, fmt.Errorf("leaf: parse: %w", err)
 	}
 	return &tls.Certificate{
-		Certificate: [][]byte{der, a.cert.Raw},
+		Certificate: [][]byte{der, caCert.Raw},
 		PrivateKey:  key,
 		Leaf:        leaf,
 	}, nil

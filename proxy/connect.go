@@ -92,6 +92,14 @@ func (p *Proxy) onRequest(req *http.Request) {
 		return
 	}
 	sess := ctx.Session()
+	if t, ok := p.mitmTarget(req); ok {
+		if _, set := sess.Get(keyTarget); !set {
+			// The first request on a connection the proxy decrypted: it
+			// authenticated with its CONNECT.
+			sess.Set(keyTarget, t)
+			sess.Set(keyAuthed, true)
+		}
+	}
 	if req.Method == http.MethodConnect {
 		p.onConnect(req, sess)
 		return
@@ -124,6 +132,14 @@ func (p *Proxy) onConnect(req *http.Request, sess *martian.Session) {
 	now := time.Now()
 	host, port, ok := splitTarget(req.Host, 443)
 	rec := Record{Time: now, Method: http.MethodConnect, Scheme: "https", Host: host, Port: port}
+	if _, inside := sess.Get(keyTarget); inside {
+		// A CONNECT inside a decrypted connection would be a second,
+		// unchecked hop; nothing needs it.
+		rec.Action, rec.Status, rec.Warning = ActionDeny, http.StatusBadRequest, "CONNECT inside a CONNECT"
+		p.emit(rec)
+		p.refuse(sess, http.StatusBadRequest, nil, "agentvault: CONNECT inside a CONNECT is refused\n")
+		return
+	}
 	if !p.authenticate(req, sess) {
 		rec.Action, rec.Status = ActionAuthFailed, http.StatusProxyAuthRequired
 		p.emit(rec)
@@ -158,8 +174,8 @@ func (p *Proxy) onConnect(req *http.Request, sess *martian.Session) {
 		return
 	}
 	if len(p.policy.credentialsFor(host, port)) > 0 || (p.policy.all && !isIP(host)) {
-		sess.Set(keyTarget, &target{host: host, port: port})
-		return // martian MITMs it
+		p.mitm(sess, &target{host: host, port: port}, rec)
+		return
 	}
 	p.tunnel(req, sess, rec)
 }

@@ -32,7 +32,6 @@ import (
 
 	"github.com/google/martian/v3"
 	mlog "github.com/google/martian/v3/log"
-	"github.com/google/martian/v3/mitm"
 
 	"github.com/agentvault/agentvault/redact"
 )
@@ -82,6 +81,9 @@ type Proxy struct {
 	closeOnce sync.Once
 	authValue string
 	serveErr  chan error
+	leaves      leafCache
+	inner       *innerListener
+	mitmTargets sync.Map // client address of a decrypted connection -> *target
 }
 
 var silenceMartian sync.Once
@@ -150,7 +152,6 @@ func (p *Proxy) Start(addr string) (net.Addr, error) {
 		return nil, fmt.Errorf("proxy: listen %s: %w", addr, err)
 	}
 	p.ln = ln
-	p.serveErr = make(chan error, 1)
 
 	mp := martian.NewProxy()
 	// martian sets an absolute deadline before each request; a long SSE
@@ -160,35 +161,17 @@ func (p *Proxy) Start(addr string) (net.Addr, error) {
 	mp.SetRequestModifier(modifier{p})
 	mp.SetResponseModifier(modifier{p})
 	p.mp = mp
-
-	// martian's MITM config generates an RSA leaf key (tens of ms); do it
-	// while the child starts. Connections wait in the listen backlog.
-	p.wg.Add(1)
-	go func() {
-		defer p.wg.Done()
-		mc, err := mitm.NewConfig(p.CA, p.CAKey)
-		if err != nil {
-			p.serveErr <- err
-			ln.Close()
-			return
-		}
-		validity := time.Until(p.CA.NotAfter)
-		if validity > time.Hour {
-			validity = time.Hour
-		}
-		mc.SetValidity(validity)
-		mc.SetOrganization("agentvault")
-		// A client that refuses the session CA (no trust bundle, or a
-		// certificate-pinning SDK) fails here, before any request: say so in
-		// the audit instead of dropping the connection silently.
-		mc.SetHandshakeErrorCallback(func(req *http.Request, err error) {
-			host, port, _ := splitTarget(req.Host, 443)
-			p.emit(Record{Time: time.Now(), Action: ActionError, Method: http.MethodConnect, Scheme: "https",
-				Host: host, Port: port, Error: "TLS handshake with the client failed (does it trust the session CA?): " + err.Error()})
-		})
-		mp.SetMITM(mc)
-		p.serveErr <- mp.Serve(ln)
-	}()
+	// Clients connect to ln; the TLS connections the proxy decrypts (see
+	// mitm.go) reach martian through inner.
+	p.inner = newInnerListener(ln.Addr())
+	p.serveErr = make(chan error, 2)
+	for _, l := range []net.Listener{ln, p.inner} {
+		p.wg.Add(1)
+		go func(l net.Listener) {
+			defer p.wg.Done()
+			p.serveErr <- mp.Serve(l)
+		}(l)
+	}
 	return ln.Addr(), nil
 }
 
@@ -214,6 +197,9 @@ func (p *Proxy) Close() error {
 	p.closeOnce.Do(func() {
 		if p.ln != nil {
 			p.ln.Close()
+		}
+		if p.inner != nil {
+			p.inner.Close()
 		}
 		if p.mp != nil {
 			done := make(chan struct{})
