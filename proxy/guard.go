@@ -3,7 +3,6 @@ package proxy
 import (
 	"bytes"
 	"compress/flate"
-	"compress/gzip"
 	"compress/zlib"
 	"fmt"
 	"io"
@@ -119,7 +118,10 @@ func (p *Proxy) leakFound(req *http.Request, ex *exchange, c *credential, host s
 }
 
 // guardResponse applies the reflection guard to a response on its way back
-// to the agent: secrets in headers and body become their placeholders.
+// to the agent: secrets in headers and body become their placeholders. A
+// body in a content coding the guard cannot read is not passed on: res is
+// turned, in place, into a 502 refusal recorded as an error, since the guard
+// would otherwise wave through whatever the coding hides.
 func (p *Proxy) guardResponse(req *http.Request, res *http.Response, ex *exchange) {
 	if p.Guard.reflectOff() || res.StatusCode == http.StatusSwitchingProtocols {
 		return
@@ -130,32 +132,26 @@ func (p *Proxy) guardResponse(req *http.Request, res *http.Response, ex *exchang
 	}
 	for k, vs := range res.Header {
 		for i, v := range vs {
-			for _, n := range m.needles {
-				if strings.Contains(v, string(n.b)) {
-					v = strings.ReplaceAll(v, string(n.b), n.cred.Placeholder)
-					ex.redacted.Store(true)
-				}
+			if v, hit := m.redactString(v); hit {
+				res.Header[k][i] = v
+				ex.redacted.Store(true)
 			}
-			res.Header[k][i] = v
 		}
 	}
 	if req.Method == http.MethodHead || res.StatusCode == http.StatusNoContent || res.StatusCode == http.StatusNotModified || res.Body == nil || res.Body == http.NoBody {
 		return
 	}
-	body := res.Body
-	encoded := false
-	switch strings.ToLower(strings.TrimSpace(res.Header.Get("Content-Encoding"))) {
-	case "", "identity":
-	case "gzip", "x-gzip":
-		body, encoded = lazyDecoder(body, func(r io.Reader) (io.ReadCloser, error) { return gzip.NewReader(r) }), true
-	case "deflate":
-		body, encoded = lazyDecoder(body, newDeflateReader), true
-	default:
-		// Encodings the proxy cannot read are not requested (see
-		// limitAcceptEncoding); an upstream that sends one anyway is passed
-		// through unscanned and noted.
-		ex.addWarning("response body in an encoding the reflection guard cannot read: " + res.Header.Get("Content-Encoding"))
+	codings, why := contentCodings(res.Header)
+	if why != "" && res.ContentLength != 0 {
+		res.Body.Close()
+		*res = *p.refusal(req, ex, http.StatusBadGateway, ActionError, why)
 		return
+	}
+	body := res.Body
+	encoded := len(codings) > 0
+	// The last coding listed was applied last, so it is undone first.
+	for i := len(codings) - 1; i >= 0; i-- {
+		body = lazyDecoder(body, decoders[codings[i]])
 	}
 	if encoded {
 		res.Header.Del("Content-Encoding")
@@ -168,12 +164,9 @@ func (p *Proxy) guardResponse(req *http.Request, res *http.Response, ex *exchang
 		// and so keep-alive; one pass of the needles over the buffer.
 		buf := make([]byte, res.ContentLength)
 		n, err := io.ReadFull(body, buf)
-		buf = buf[:n]
-		for _, nd := range m.needles {
-			if bytes.Contains(buf, nd.b) {
-				buf = bytes.ReplaceAll(buf, nd.b, []byte(nd.cred.Placeholder))
-				ex.redacted.Store(true)
-			}
+		buf, hit := m.redact(buf[:n])
+		if hit {
+			ex.redacted.Store(true)
 		}
 		body.Close()
 		if err == nil {
@@ -209,8 +202,7 @@ func limitAcceptEncoding(h http.Header) {
 	var keep []string
 	for _, part := range strings.Split(v, ",") {
 		name := strings.ToLower(strings.TrimSpace(strings.SplitN(part, ";", 2)[0]))
-		switch name {
-		case "gzip", "x-gzip", "deflate", "identity":
+		if name == "identity" || decoders[name] != nil {
 			keep = append(keep, strings.TrimSpace(part))
 		}
 	}
