@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"io"
+	"slices"
 )
 
 // needle is one byte pattern that betrays a secret, and whose secret it is.
@@ -42,6 +43,9 @@ func newMatcher(creds []*credential, forms func(string) [][]byte) *matcher {
 			m.needles = append(m.needles, needle{b: b, cred: c})
 		}
 	}
+	// Longest first: when one credential's value holds another's, redacting
+	// the shorter first would leave the rest of the longer one in view.
+	slices.SortStableFunc(m.needles, func(a, b needle) int { return len(b.b) - len(a.b) })
 	m.hold, m.maxLen = classify(m.needles)
 	return m
 }

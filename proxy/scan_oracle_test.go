@@ -236,3 +236,18 @@ func TestGuardsFindSplitSecretsInEveryClass(t *testing.T) {
 		}
 	}
 }
+
+// TestRedactLongestFirst: when one credential's value holds another's, the
+// longer one is replaced whole, not cut open by the shorter one's
+// placeholder.
+func TestRedactLongestFirst(t *testing.T) {
+	short := testCred("short", "inner-secret-123", "PH-short", "a.test")
+	long := testCred("long", "outer-inner-secret-123-tail", "PH-long", "a.test")
+	for _, creds := range [][]*credential{{short, long}, {long, short}} {
+		m := newMatcher(creds, reflectForms)
+		got, _ := m.redact([]byte("x outer-inner-secret-123-tail y inner-secret-123 z"))
+		if want := "x PH-long y PH-short z"; string(got) != want {
+			t.Errorf("got %q, want %q", got, want)
+		}
+	}
+}
