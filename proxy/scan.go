@@ -24,20 +24,27 @@ type needle struct {
 // the secret away one character at a time.
 type matcher struct {
 	needles []needle
-	hold    *byteClass // nil: not built by newMatcher, see class
-	maxLen  int
+	hold    *byteClass // nil: not built by newMatcher, see holdback
+	maxLen  int        // the hold-back cap + 1: see newMatcher
 }
+
+// maxExpansion is the most any form makes of one byte: a JSON \u00XX escape
+// writes 6 bytes for 1 (percent-encoding 3, base64 under 2).
+const maxExpansion = 6
 
 func newMatcher(creds []*credential, forms func(string) [][]byte) *matcher {
 	m := &matcher{}
+	longestInput := 0
 	for _, c := range creds {
 		v := c.current()
 		var own [][]byte
 		for _, s := range c.valuesOf(v) {
 			own = append(own, forms(s)...)
+			longestInput = max(longestInput, len(s))
 		}
 		for _, s := range c.injectedValues(v) {
 			own = append(own, forms(s)...)
+			longestInput = max(longestInput, len(s))
 		}
 		for _, b := range minimalNeedles(own) {
 			m.needles = append(m.needles, needle{b: b, cred: c})
@@ -47,6 +54,14 @@ func newMatcher(creds []*credential, forms func(string) [][]byte) *matcher {
 	// the shorter first would leave the rest of the longer one in view.
 	slices.SortStableFunc(m.needles, func(a, b needle) int { return len(b.b) - len(a.b) })
 	m.hold, m.maxLen = classify(m.needles)
+	// The cap is a function of the values' lengths alone. The longest
+	// needle would do for correctness, but its length tells how many of a
+	// secret's characters need escaping (each punctuation character adds 5
+	// to its \u00XX form), and an agent can measure the cap by sending a
+	// long run of class bytes and pausing.
+	if len(m.needles) > 0 {
+		m.maxLen = max(m.maxLen, maxExpansion*longestInput)
+	}
 	return m
 }
 

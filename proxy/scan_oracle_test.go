@@ -251,3 +251,28 @@ func TestRedactLongestFirst(t *testing.T) {
 		}
 	}
 }
+
+// TestHoldbackCapIsPublic: the cap on what is held back depends on the
+// secret's length only, not on how many of its characters an encoding
+// escapes (which the longest form's length would tell an agent that sends a
+// long run of class bytes and pauses).
+func TestHoldbackCapIsPublic(t *testing.T) {
+	plain := "sk-ant-api03-" + strings.Repeat("a", 60)
+	dashy := "sk-ant-api03-" + strings.Repeat("a-", 30)
+	run := []byte(strings.Repeat("Z", 2000))
+	for _, forms := range []func(string) [][]byte{leakForms, reflectForms} {
+		var got []int
+		for _, s := range []string{plain, dashy} {
+			m := newMatcher([]*credential{testCred("a", s, "PH", "a.test")}, forms)
+			got = append(got, m.holdback(run))
+			for _, n := range m.needles {
+				if len(n.b) > m.maxLen {
+					t.Fatalf("needle of %d bytes over the cap %d", len(n.b), m.maxLen)
+				}
+			}
+		}
+		if got[0] != got[1] {
+			t.Errorf("a run of class bytes is held back %d bytes for one secret, %d for another of the same length", got[0], got[1])
+		}
+	}
+}
