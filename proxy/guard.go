@@ -138,11 +138,12 @@ func (p *Proxy) guardResponse(req *http.Request, res *http.Response, ex *exchang
 			}
 		}
 	}
-	if req.Method == http.MethodHead || res.StatusCode == http.StatusNoContent || res.StatusCode == http.StatusNotModified || res.Body == nil || res.Body == http.NoBody {
-		return
+	if req.Method == http.MethodHead || res.StatusCode == http.StatusNoContent || res.StatusCode == http.StatusNotModified ||
+		res.Body == nil || res.Body == http.NoBody || res.ContentLength == 0 {
+		return // no body: nothing to scan, nothing to decode
 	}
 	codings, why := contentCodings(res.Header)
-	if why != "" && res.ContentLength != 0 {
+	if why != "" {
 		res.Body.Close()
 		*res = *p.refusal(req, ex, http.StatusBadGateway, ActionError, why)
 		return

@@ -167,6 +167,8 @@ func TestGuardResponseContentCodings(t *testing.T) {
 		{"gzip then br", []string{"gzip, br"}, gz, false, true},
 		{"five layers", []string{"gzip, gzip, gzip, gzip, gzip"}, gz, false, true},
 		{"unknown with reflection off", []string{"x-unknown"}, []byte(plain), true, false},
+		{"empty gzip body", []string{"gzip"}, nil, false, false},
+		{"empty body in an unknown coding", []string{"x-unknown"}, nil, false, false},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -179,7 +181,7 @@ func TestGuardResponseContentCodings(t *testing.T) {
 				ContentLength: int64(len(tc.body)), Body: closeNoter{bytes.NewReader(tc.body), &closed}}
 			ex := &exchange{}
 			p.guardResponse(&http.Request{Method: "GET"}, res, ex)
-			body, _ := io.ReadAll(res.Body)
+			body, err := io.ReadAll(res.Body)
 			switch {
 			case tc.refused:
 				if res.StatusCode != http.StatusBadGateway || ex.rec.Action != ActionError || ex.rec.Error == "" ||
@@ -192,6 +194,10 @@ func TestGuardResponseContentCodings(t *testing.T) {
 			case tc.off:
 				if res.StatusCode != 200 || !bytes.Equal(body, tc.body) {
 					t.Fatalf("reflection off changed the response: %d %q", res.StatusCode, body)
+				}
+			case len(tc.body) == 0:
+				if res.StatusCode != 200 || len(body) != 0 || err != nil {
+					t.Fatalf("empty body: %d %q %v", res.StatusCode, body, err)
 				}
 			default:
 				if res.StatusCode != 200 || string(body) != "echo PH-a end" || res.Header.Get("Content-Encoding") != "" {
