@@ -72,15 +72,15 @@ type Proxy struct {
 	// own output.
 	Redactor *redact.Redactor
 
-	policy    *policy
-	dial      *dialer
-	transport *http.Transport
-	mp        *martian.Proxy
-	ln        net.Listener
-	wg        sync.WaitGroup
-	closeOnce sync.Once
-	authValue string
-	serveErr  chan error
+	policy      *policy
+	dial        *dialer
+	transport   *http.Transport
+	mp          *martian.Proxy
+	ln          net.Listener
+	wg          sync.WaitGroup
+	closeOnce   sync.Once
+	authValue   string
+	serveErr    chan error
 	leaves      leafCache
 	inner       *innerListener
 	mitmTargets sync.Map // client address of a decrypted connection -> *target

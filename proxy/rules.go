@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/http"
 	"strings"
+	"sync"
 	"sync/atomic"
 
 	"github.com/agentvault/agentvault/redact"
@@ -57,6 +58,9 @@ type credential struct {
 	hasAWS  bool
 	red     *redact.Redactor // told of every value the credential takes
 	last    atomic.Pointer[string]
+
+	needleMu sync.Mutex
+	needles  map[needleKey]credNeedles // see needlesFor
 }
 
 // current returns the secret's value, first telling the redactor of a value

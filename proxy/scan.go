@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"io"
+	"reflect"
 	"slices"
 )
 
@@ -36,17 +37,9 @@ func newMatcher(creds []*credential, forms func(string) [][]byte) *matcher {
 	m := &matcher{}
 	longestInput := 0
 	for _, c := range creds {
-		v := c.current()
-		var own [][]byte
-		for _, s := range c.valuesOf(v) {
-			own = append(own, forms(s)...)
-			longestInput = max(longestInput, len(s))
-		}
-		for _, s := range c.injectedValues(v) {
-			own = append(own, forms(s)...)
-			longestInput = max(longestInput, len(s))
-		}
-		for _, b := range minimalNeedles(own) {
+		ns := c.needlesFor(forms)
+		longestInput = max(longestInput, ns.longestInput)
+		for _, b := range ns.forms {
 			m.needles = append(m.needles, needle{b: b, cred: c})
 		}
 	}
@@ -232,4 +225,50 @@ func newRedactor(src io.ReadCloser, m *matcher, redacted func()) io.ReadCloser {
 		}
 		return b, nil
 	}}
+}
+
+// credNeedles are one credential value's minimal needles for one kind of
+// forms, and the longest input they came from.
+type credNeedles struct {
+	forms        [][]byte
+	longestInput int
+}
+
+// needleKey names a credential value and a forms function.
+type needleKey struct {
+	value string
+	forms uintptr
+}
+
+// maxNeedleSets bounds a credential's needle cache: a rotation brings a new
+// value, and old ones are dropped wholesale.
+const maxNeedleSets = 16
+
+// needlesFor returns the credential's current needles for forms, computed
+// once per value: every request builds matchers, and the forms (encodings,
+// escapes, base64 fragments, the minimal set) cost far more than a lookup.
+func (c *credential) needlesFor(forms func(string) [][]byte) credNeedles {
+	v := c.current()
+	key := needleKey{value: v, forms: reflect.ValueOf(forms).Pointer()}
+	c.needleMu.Lock()
+	defer c.needleMu.Unlock()
+	if ns, ok := c.needles[key]; ok {
+		return ns
+	}
+	var own [][]byte
+	longest := 0
+	for _, s := range c.valuesOf(v) {
+		own = append(own, forms(s)...)
+		longest = max(longest, len(s))
+	}
+	for _, s := range c.injectedValues(v) {
+		own = append(own, forms(s)...)
+		longest = max(longest, len(s))
+	}
+	ns := credNeedles{forms: minimalNeedles(own), longestInput: longest}
+	if c.needles == nil || len(c.needles) >= maxNeedleSets {
+		c.needles = map[needleKey]credNeedles{}
+	}
+	c.needles[key] = ns
+	return ns
 }
