@@ -443,10 +443,15 @@ func (r *runner) finish(status int) {
 		}
 	}
 	if path := os.Getenv("GITHUB_STEP_SUMMARY"); path != "" {
-		if f, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o644); err == nil {
-			audit.Render(f, s, "markdown", r.mask)
-			f.Close()
+		// The child inherits the variable and could have swapped the file
+		// for a link to one of the user's own files.
+		f, err := audit.OpenAppend(path)
+		if err != nil {
+			fmt.Fprintf(r.stderr, "agentvault: warning: GITHUB_STEP_SUMMARY: %v\n", r.mask(err.Error()))
+			return
 		}
+		audit.Render(f, s, "markdown", r.mask)
+		f.Close()
 	}
 }
 

@@ -165,15 +165,27 @@ type Log struct {
 // A FIFO or a device is refused too (O_NONBLOCK keeps the open of a FIFO from
 // hanging until someone reads it).
 func OpenLog(path, sessionID string) (*Log, error) {
+	f, err := OpenAppend(path)
+	if err != nil {
+		return nil, fmt.Errorf("audit log: %w", err)
+	}
+	return &Log{session: sessionID, f: f}, nil
+}
+
+// OpenAppend opens path for appending (creating it 0600) the way every file
+// agentvault appends to must be opened: never through a symlink in its last
+// component, never a FIFO or device, never a file with a second name, since
+// the agent may have planted any of them where agentvault will write.
+func OpenAppend(path string) (*os.File, error) {
 	f, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND|os.O_CREATE|noFollowNoBlock, 0o600)
 	if err != nil {
-		return nil, fmt.Errorf("audit log: %s", openRefusal(path, err))
+		return nil, errors.New(openRefusal(path, err))
 	}
 	if err := checkLogFile(f); err != nil {
 		f.Close()
-		return nil, fmt.Errorf("audit log: %s: %s", path, err)
+		return nil, fmt.Errorf("%s: %s", path, err)
 	}
-	return &Log{session: sessionID, f: f}, nil
+	return f, nil
 }
 
 // checkLogFile accepts what OpenLog opened only if it is a regular file with
@@ -184,7 +196,7 @@ func checkLogFile(f *os.File) error {
 		return err
 	}
 	if !fi.Mode().IsRegular() {
-		return fmt.Errorf("is not a regular file (%s); refusing to write the audit log to it", fileKind(fi.Mode()))
+		return fmt.Errorf("is not a regular file (%s); refusing to write to it", fileKind(fi.Mode()))
 	}
 	if hardLinks(fi) > 1 {
 		return errors.New("has other hard links; refusing to append to a file that is also elsewhere")
@@ -201,7 +213,7 @@ func openRefusal(path string, err error) string {
 		case fi.Mode()&fs.ModeSymlink != 0:
 			return path + ": is a symbolic link; refusing to follow it (name the real file instead)"
 		case !fi.Mode().IsRegular():
-			return fmt.Sprintf("%s: is not a regular file (%s); refusing to write the audit log to it", path, fileKind(fi.Mode()))
+			return fmt.Sprintf("%s: is not a regular file (%s); refusing to write to it", path, fileKind(fi.Mode()))
 		}
 	}
 	return err.Error()
