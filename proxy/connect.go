@@ -28,6 +28,10 @@ const (
 type target struct {
 	host string
 	port int
+	// warning is what the CONNECT itself earned (a secret in its host name
+	// under guard.leak: warn); a MITM'd CONNECT has no record of its own,
+	// so every request inside carries it.
+	warning string
 }
 
 func basicAuthValue(user, pass string) string {
@@ -174,7 +178,7 @@ func (p *Proxy) onConnect(req *http.Request, sess *martian.Session) {
 		return
 	}
 	if len(p.policy.credentialsFor(host, port)) > 0 || (p.policy.all && !isIP(host)) {
-		p.mitm(sess, &target{host: host, port: port}, rec)
+		p.mitm(sess, &target{host: host, port: port, warning: rec.Warning}, rec)
 		return
 	}
 	p.tunnel(req, sess, rec)

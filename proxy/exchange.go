@@ -120,6 +120,9 @@ func (p *Proxy) roundTrip(req *http.Request) (*http.Response, error) {
 	var res *http.Response
 	if t != nil {
 		ex.target = t
+		if t.warning != "" {
+			ex.addWarning(t.warning)
+		}
 		res = p.prepareTLS(req, sess, t, ex)
 	} else {
 		res = p.preparePlain(req, ex)

@@ -8,6 +8,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"strings"
 	"testing"
 	"time"
 )
@@ -64,5 +65,31 @@ func TestConnectInsideConnectRefused(t *testing.T) {
 	io.Copy(io.Discard, res.Body)
 	if res.StatusCode != http.StatusBadRequest || len(got.all()) != 0 {
 		t.Fatalf("status %d, upstream got %d", res.StatusCode, len(got.all()))
+	}
+}
+
+// TestConnectNameLeakWarnedOnMITM: under guard.leak: warn, a secret in the
+// name of a CONNECT that is intercepted is still reported, on the records
+// of the requests inside (the CONNECT has none of its own).
+func TestConnectNameLeakWarnedOnMITM(t *testing.T) {
+	const other = "othersecretvalue77"
+	up := newTestCA(t, "upstream")
+	name := other + ".example.test"
+	srv, _ := upstream(t, up, echoHandler(), name)
+	creds := []*Credential{
+		{Name: "wild", Hosts: []string{"*.example.test"}, Secret: staticSecret(secret)},
+		{Name: "other", Hosts: []string{"other.test"}, Secret: staticSecret(other)},
+	}
+	h := startProxy(t, up, creds, Egress{}, map[string]string{name + ":443": hostPortOf(srv)},
+		func(p *Proxy) { p.Guard = Guard{Leak: "warn"} })
+	res := rawMITMRequest(t, h, name+":443", "GET / HTTP/1.1\r\nHost: "+name+"\r\nConnection: close\r\n\r\n")
+	io.Copy(io.Discard, res.Body)
+	recs := h.waitRecords(t, 1)
+	r := recs[len(recs)-1]
+	if !strings.Contains(r.Warning, `secret of "other"`) {
+		t.Fatalf("record %+v: no warning about the host name", r)
+	}
+	if strings.Contains(r.Warning+r.Host, other) {
+		t.Fatalf("record carries the secret: %+v", r)
 	}
 }
