@@ -49,7 +49,7 @@ func isolateAWSEnv(t *testing.T) {
 	}
 }
 
-// findMotoServer looks where the machine image installs moto (notes/backends.md).
+// findMotoServer looks where the machine image installs moto (docs/development/testing.md).
 func findMotoServer() string {
 	if p := os.Getenv("MOTO_SERVER"); p != "" {
 		return p

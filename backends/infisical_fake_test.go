@@ -18,7 +18,7 @@ import (
 
 // fakeInfisical is a stand-in for the parts of Infisical's HTTP API that
 // go-sdk v0.8.0 uses for universal-auth and secret reads, following the
-// documented wire format (/work/shared/notes/backends.md): paths, methods,
+// documented wire format (docs/development/testing.md): paths, methods,
 // JSON field names, query parameters, Bearer auth and the error body
 // {reqId, statusCode, message, error}. It checks everything the client sends
 // and fails the test on anything a correct client would not send; a wrong

@@ -8,7 +8,7 @@ import (
 	"time"
 )
 
-// auditFields are the keys every audit record carries (SPEC 6).
+// auditFields are the keys every audit record carries (docs/audit.md).
 var auditFields = []string{"ts", "session", "seq", "action", "method", "scheme", "host", "port", "path",
 	"credential", "status", "req_bytes", "resp_bytes", "duration_ms", "retried", "redacted", "warning", "error"}
 

@@ -13,7 +13,7 @@ import (
 )
 
 // TestExitCodes: the command's own status, 128+N for a signal, and
-// agentvault's own codes before the command starts (SPEC 2).
+// agentvault's own codes before the command starts (docs/cli.md).
 func TestExitCodes(t *testing.T) {
 	needBinary(t)
 	secret := newSecret(t, "api")

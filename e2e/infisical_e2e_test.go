@@ -17,7 +17,7 @@ import (
 
 // End-to-end tests of the infisical backend. No Infisical server can run
 // here, so agentvault talks to a stand-in in this test process that follows
-// the wire format go-sdk v0.8.0 uses (/work/shared/notes/backends.md) and
+// the wire format go-sdk v0.8.0 uses (docs/development/testing.md) and
 // fails the test on any request a correct client would not send.
 
 const infisicalProject = "proj-e2e-6f1c"

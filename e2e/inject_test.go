@@ -21,7 +21,7 @@ func TestRunCurlBearer(t *testing.T) {
 		connect: []string{connectTo("api.example.test", 443, up.Port)},
 		script: curlTo("echo", "https://api.example.test/echo?q=query-value-e2e") +
 			// Whether the child can read agentvault's own environment
-			// (SPEC 7: non-dumpable); only the count of matches is saved.
+			// (docs/security.md: non-dumpable); only the count of matches is saved.
 			`tr '\0' '\n' < /proc/$PPID/environ 2>/dev/null | grep -c '^TEST_API_TOKEN=' > "$OUT/parent-environ.count" || true` + "\n",
 	})
 	if s.code != 0 {

@@ -5,7 +5,7 @@ import (
 	"testing"
 )
 
-// TestInjectionTypes covers the inject: rules of SPEC 3 in one session: each
+// TestInjectionTypes covers the inject: rules of docs/configuration.md in one session: each
 // credential has its own host(s), secret and placeholder variable.
 func TestInjectionTypes(t *testing.T) {
 	needBinary(t)

@@ -10,7 +10,7 @@ import (
 )
 
 // sseMaxFirstDelay is how late the first event may reach the child after the
-// upstream flushed it (SPEC 5: no buffering). Stock martian is ~1 s late.
+// upstream flushed it (docs/proxy.md: no buffering). Stock martian is ~1 s late.
 const sseMaxFirstDelay = 50 * time.Millisecond
 
 // TestSSEStreaming: 5 events 200 ms apart through the MITM path reach the

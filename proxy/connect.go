@@ -60,7 +60,7 @@ func (p *Proxy) authenticate(req *http.Request, sess *martian.Session) bool {
 
 // refuse takes the connection from martian, writes a complete short response
 // (its body masked) and closes it. martian's own refusals are malformed (see
-// notes/martian.md).
+// docs/development/martian.md).
 func (p *Proxy) refuse(sess *martian.Session, status int, header http.Header, body string) {
 	body = p.mask(body)
 	conn, brw, err := sess.Hijack()

@@ -2,7 +2,7 @@ package proxy
 
 import "time"
 
-// Actions a Record can carry. They are the audit log's vocabulary (SPEC section 6).
+// Actions a Record can carry. They are the audit log's vocabulary (docs/audit.md).
 const (
 	ActionInject      = "inject"       // a secret was injected
 	ActionPass        = "pass"         // inspected, nothing injected

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Adapts a copy of the Vault v1.21.4 source tree to the published
 # github.com/hashicorp/vault/sdk v0.21.0, which differs from the tree's own sdk/
-# in three call sites (see /work/shared/notes/backends.md). Idempotent: every
+# in three call sites (see docs/development/testing.md). Idempotent: every
 # substitution matches only the unpatched text. Usage: vault-patch-sdk.sh DIR
 set -euo pipefail
 dir=${1:?usage: vault-patch-sdk.sh VAULT_SOURCE_DIR}

@@ -23,7 +23,7 @@ var (
 	date    = "unknown"
 )
 
-// Exit statuses of SPEC section 2 (sysexits.h where one fits).
+// Exit statuses of docs/cli.md (sysexits.h where one fits).
 const (
 	exitUsage       = 64
 	exitSoftware    = 70

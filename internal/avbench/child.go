@@ -114,7 +114,9 @@ func (c *client) transport(keepAlive bool, handshakes *atomic.Int64) *http.Trans
 	t := &http.Transport{TLSClientConfig: tc, DisableKeepAlives: !keepAlive, MaxIdleConnsPerHost: 64, ForceAttemptHTTP2: false}
 	if c.direct {
 		d := &net.Dialer{Timeout: 10 * time.Second}
-		t.DialContext = func(ctx context.Context, network, _ string) (net.Conn, error) { return d.DialContext(ctx, network, c.addr) }
+		t.DialContext = func(ctx context.Context, network, _ string) (net.Conn, error) {
+			return d.DialContext(ctx, network, c.addr)
+		}
 	} else {
 		t.Proxy = http.ProxyFromEnvironment
 	}
@@ -136,7 +138,9 @@ func (c *client) get(hc *http.Client, path string) error {
 	return err
 }
 
-func httpClient(t *http.Transport) *http.Client { return &http.Client{Transport: t, Timeout: 60 * time.Second} }
+func httpClient(t *http.Transport) *http.Client {
+	return &http.Client{Transport: t, Timeout: 60 * time.Second}
+}
 
 func (c *client) sequential(n int) (rps, p50, p99 float64, err error) {
 	hc := httpClient(c.transport(true, nil))

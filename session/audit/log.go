@@ -1,4 +1,4 @@
-// Package audit writes the session audit log (JSON Lines, SPEC section 6),
+// Package audit writes the session audit log (JSON Lines, docs/audit.md),
 // aggregates proxy records into the exit summary and renders that summary.
 package audit
 
@@ -20,7 +20,7 @@ import (
 // RFC3339Nano would drop trailing zeros and vary the width.
 const tsLayout = "2006-01-02T15:04:05.000000Z07:00"
 
-// Entry is one audit log line. Field order is the order of SPEC section 6 and
+// Entry is one audit log line. Field order is the order of docs/audit.md and
 // is part of the contract: tools downstream may rely on it.
 type Entry struct {
 	Time       time.Time `json:"-"` // "ts", always written in UTC with microseconds
@@ -98,7 +98,7 @@ func (e Entry) Record() proxy.Record {
 	}
 }
 
-// MarshalJSON writes "ts" first, then the remaining fields in SPEC order.
+// MarshalJSON writes "ts" first, then the remaining fields in the documented order.
 func (e Entry) MarshalJSON() ([]byte, error) {
 	b, err := e.appendLine(nil)
 	if err != nil {
