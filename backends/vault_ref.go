@@ -123,8 +123,7 @@ func (c *mountCache) lookup(ctx context.Context, client *vault.Client, path stri
 // token with some capability under the mount. A 404 means a Vault too old to
 // know the endpoint, where everything is KV version 1.
 func preflight(ctx context.Context, client *vault.Client, path string) (mountInfo, error) {
-	req := client.NewRequest(http.MethodGet, "/v1/sys/internal/ui/mounts/"+path)
-	resp, err := client.RawRequestWithContext(ctx, req)
+	resp, err := client.Logical().ReadRawWithContext(ctx, "sys/internal/ui/mounts/"+path)
 	if resp != nil {
 		defer resp.Body.Close()
 	}

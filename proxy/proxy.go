@@ -246,6 +246,3 @@ var _ io.Closer = (*Proxy)(nil)
 func ctxOf(req *http.Request) *martian.Context {
 	return martian.NewContext(req)
 }
-
-// contextWithoutCancel keeps dials going when martian has no request context.
-func background() context.Context { return context.Background() }

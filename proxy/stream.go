@@ -168,19 +168,6 @@ func (p *Proxy) relayUpgrade(sess *martian.Session, res *http.Response) {
 	ex.countUpgraded(fromClient, fromUpstream)
 }
 
-// flushWriter flushes after every write. It has no ReadFrom on purpose:
-// bufio.Writer.ReadFrom would read into the buffer and a flush inside the
-// source's Read would corrupt the stream.
-type flushWriter struct{ w *bufio.Writer }
-
-func (f flushWriter) Write(p []byte) (int, error) {
-	n, err := f.w.Write(p)
-	if err == nil {
-		err = f.w.Flush()
-	}
-	return n, err
-}
-
 // serveExpectContinue answers "100 Continue" itself (martian does not relay
 // it, so curl would stall a second on every upload), then runs the exchange to
 // its end on the hijacked connection.
