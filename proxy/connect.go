@@ -1,7 +1,6 @@
 package proxy
 
 import (
-	"bufio"
 	"crypto/subtle"
 	"encoding/base64"
 	"fmt"
@@ -245,5 +244,3 @@ func closeWrite(c net.Conn) {
 	}
 	c.Close()
 }
-
-var _ = bufio.NewReader

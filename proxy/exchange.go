@@ -1,7 +1,6 @@
 package proxy
 
 import (
-	"bufio"
 	"crypto/tls"
 	"errors"
 	"fmt"
@@ -339,5 +338,3 @@ func isUpgrade(h http.Header) bool {
 	}
 	return false
 }
-
-var _ = bufio.NewReader

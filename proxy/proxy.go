@@ -80,7 +80,6 @@ type Proxy struct {
 	wg          sync.WaitGroup
 	closeOnce   sync.Once
 	authValue   string
-	serveErr    chan error
 	leaves      leafCache
 	inner       *innerListener
 	mitmTargets sync.Map // client address of a decrypted connection -> *target
@@ -164,12 +163,12 @@ func (p *Proxy) Start(addr string) (net.Addr, error) {
 	// Clients connect to ln; the TLS connections the proxy decrypts (see
 	// mitm.go) reach martian through inner.
 	p.inner = newInnerListener(ln.Addr())
-	p.serveErr = make(chan error, 2)
 	for _, l := range []net.Listener{ln, p.inner} {
 		p.wg.Add(1)
 		go func(l net.Listener) {
 			defer p.wg.Done()
-			p.serveErr <- mp.Serve(l)
+			// Serve ends when Close closes l; nothing else stops it.
+			mp.Serve(l)
 		}(l)
 	}
 	return ln.Addr(), nil

@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"strconv"
 	"strings"
@@ -198,5 +197,3 @@ func (p *Proxy) serveExpectContinue(req *http.Request, sess *martian.Session, ex
 	brw.Flush()
 	res.Body.Close()
 }
-
-var _ net.Conn
