@@ -125,8 +125,9 @@ func New(o Options) (*Authority, error) {
 // Certificate is the CA certificate (for martian's mitm.NewConfig).
 func (a *Authority) Certificate() *x509.Certificate { return a.cert }
 
-// Signer is the CA key as a signer only; callers get no way to export it
-// through this package.
+// Signer is the CA key, for signing leaves. It stays in memory: nothing in
+// agentvault writes or marshals it (the concrete key is an *ecdsa.PrivateKey
+// a caller could assert to, so that promise is the module's, not the type's).
 func (a *Authority) Signer() crypto.Signer { return a.key }
 
 // CertPEM is the CA certificate in PEM form (a fresh copy).

@@ -29,7 +29,7 @@ type Credential struct {
 
 // Injection is one inject: rule of a credential.
 type Injection struct {
-	Type     string   // placeholder | bearer | basic | header | query
+	Type     string   // placeholder | bearer | basic | header | query | aws-sigv4
 	Username string   // basic; default x-access-token
 	Name     string   // header or query parameter name
 	Format   string   // header value template; "{{secret}}" is replaced

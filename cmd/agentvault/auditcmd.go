@@ -26,12 +26,12 @@ func auditCommand() *cli.Command {
 			}
 			f, err := os.Open(c.Args().First())
 			if err != nil {
-				return fail(66, "agentvault: audit: %v", err)
+				return fail(exitNoInput, "agentvault: audit: %v", err)
 			}
 			defer f.Close()
 			entries, err := audit.ReadLog(f)
 			if err != nil {
-				return fail(65, "agentvault: audit: %v", err)
+				return fail(exitDataErr, "agentvault: audit: %v", err)
 			}
 			return audit.RenderAudit(c.App.Writer, entries, format, nil)
 		},

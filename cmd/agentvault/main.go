@@ -25,6 +25,9 @@ var (
 
 // Exit statuses of docs/cli.md (sysexits.h where one fits).
 const (
+	exitFailure     = 1  // init: the file exists or cannot be written
+	exitDataErr     = 65 // audit: a line of the log is not a record
+	exitNoInput     = 66 // audit: the log cannot be opened
 	exitUsage       = 64
 	exitSoftware    = 70
 	exitConfig      = 78
