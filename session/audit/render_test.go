@@ -161,15 +161,17 @@ func TestColorAutoOnBufferIsPlain(t *testing.T) {
 	}
 }
 
-func TestSetProfile(t *testing.T) {
-	for _, name := range []string{"Ascii", "ANSI", "ANSI256", "TrueColor"} {
-		r := lipgloss.NewRenderer(&bytes.Buffer{})
-		if !setProfile(r.SetColorProfile, name) || r.ColorProfile().Name() != name {
-			t.Errorf("setProfile(%q) gave %s", name, r.ColorProfile().Name())
+func TestColorProfiles(t *testing.T) {
+	t.Setenv("NO_COLOR", "")
+	for color, wantEscapes := range map[Color]bool{ColorNone: false, ColorANSI: true, ColorANSI256: true, ColorTrueColor: true} {
+		out := prettyStyles(&bytes.Buffer{}, color).bad.Render("x")
+		if got := strings.Contains(out, "\x1b["); got != wantEscapes {
+			t.Errorf("color %v: %q, want escapes: %v", color, out, wantEscapes)
 		}
 	}
-	if setProfile(lipgloss.NewRenderer(&bytes.Buffer{}).SetColorProfile, "Sepia") {
-		t.Error("an unknown profile name was accepted")
+	t.Setenv("NO_COLOR", "1")
+	if out := prettyStyles(&bytes.Buffer{}, ColorTrueColor).bad.Render("x"); strings.Contains(out, "\x1b") {
+		t.Errorf("NO_COLOR: %q", out)
 	}
 }
 

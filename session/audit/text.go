@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/charmbracelet/lipgloss"
+	"github.com/muesli/termenv"
 )
 
 // maxRows keeps a session that touched hundreds of hosts from burying the
@@ -49,42 +50,27 @@ func newStyles(r *lipgloss.Renderer, pretty bool) styles {
 	}
 }
 
+// profiles maps the Color setting to a termenv profile; ColorAuto is absent:
+// the renderer then detects from w and the environment itself.
+var profiles = map[Color]termenv.Profile{
+	ColorNone: termenv.Ascii, ColorANSI: termenv.ANSI, ColorANSI256: termenv.ANSI256, ColorTrueColor: termenv.TrueColor,
+}
+
 func prettyStyles(w io.Writer, color Color) styles {
 	r := lipgloss.NewRenderer(w)
-	name := map[Color]string{
-		ColorNone: "Ascii", ColorANSI: "ANSI", ColorANSI256: "ANSI256", ColorTrueColor: "TrueColor",
-	}[color]
+	if p, ok := profiles[color]; ok {
+		r.SetColorProfile(p)
+	}
 	if os.Getenv("NO_COLOR") != "" {
-		name = "Ascii"
+		r.SetColorProfile(termenv.Ascii)
 	}
-	if name != "" {
-		setProfile(r.SetColorProfile, name)
-	}
-	// ColorAuto: the renderer detects from w and the environment itself.
 	return newStyles(r, true)
 }
 
 func plainStyles(w io.Writer) styles {
 	r := lipgloss.NewRenderer(w)
-	setProfile(r.SetColorProfile, "Ascii")
+	r.SetColorProfile(termenv.Ascii)
 	return newStyles(r, false)
-}
-
-// setProfile calls set with the termenv profile of that name. go.mod lists
-// termenv only as an indirect dependency, so this package cannot name
-// termenv.Profile; the type is inferred from set instead, and the profile
-// found by its Name() rather than by a hard-coded number.
-func setProfile[P interface {
-	~int
-	Name() string
-}](set func(P), name string) bool {
-	for p := P(0); p < 16; p++ {
-		if p.Name() == name {
-			set(p)
-			return true
-		}
-	}
-	return false
 }
 
 // renderText renders pretty (width > 0: fit, wrap, color) and plain
