@@ -127,9 +127,12 @@ func TestLoad(t *testing.T) {
 		t.Errorf("zero-config load = %+v", cfg)
 	}
 
-	path := writeFile(t, filepath.Join(root, "agentvault.yaml"),
-		"version: 1\ncredentials:\n  - name: a\n    secret: env:A\n    hosts: [a.example.com]\n")
-	cfg, err = Load(LoadOptions{LookupEnv: env, Cwd: root, Home: root})
+	// ./agentvault.yaml is a project config: used once its content is trusted.
+	o := LoadOptions{LookupEnv: env, Cwd: root, Home: root}
+	good := "version: 1\ncredentials:\n  - name: a\n    secret: env:A\n    hosts: [a.example.com]\n"
+	path := writeFile(t, filepath.Join(root, "agentvault.yaml"), good)
+	trustForTest(t, o, path, good)
+	cfg, err = Load(o)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -138,7 +141,8 @@ func TestLoad(t *testing.T) {
 	}
 
 	writeFile(t, path, "version: 1\nbogus: 1\n")
-	_, err = Load(LoadOptions{LookupEnv: env, Cwd: root, Home: root})
+	trustForTest(t, o, path, "version: 1\nbogus: 1\n")
+	_, err = Load(o)
 	assertConfigError(t, err, path+":2:1: config: unknown key \"bogus\" ...")
 
 	writeFile(t, path, strings.Repeat("#", maxConfigSize+1))
