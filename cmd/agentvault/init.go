@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
+	"syscall"
 
 	"github.com/urfave/cli/v2"
 
@@ -26,13 +27,18 @@ func initCommand() *cli.Command {
 				return fail(exitUsage, "agentvault: init: %v", err)
 			}
 			path := c.String("output")
+			// --force overwrites a file, never what a symlink planted at
+			// its name points to.
 			flags := os.O_WRONLY | os.O_CREATE | os.O_EXCL
 			if c.Bool("force") {
-				flags = os.O_WRONLY | os.O_CREATE | os.O_TRUNC
+				flags = os.O_WRONLY | os.O_CREATE | os.O_TRUNC | noFollow
 			}
 			f, err := os.OpenFile(path, flags, 0o644)
 			if errors.Is(err, fs.ErrExist) {
 				return fail(1, "agentvault: init: %s already exists (use --force to overwrite)", path)
+			}
+			if errors.Is(err, syscall.ELOOP) {
+				return fail(1, "agentvault: init: %s is a symbolic link; refusing to write through it", path)
 			}
 			if err != nil {
 				return fail(1, "agentvault: init: %v", err)
@@ -44,7 +50,13 @@ func initCommand() *cli.Command {
 			if err := f.Close(); err != nil {
 				return fail(1, "agentvault: init: %v", err)
 			}
-			fmt.Fprintf(c.App.Writer, "wrote %s; check it with: agentvault check -c %s\n", path, path)
+			// What init wrote is what the user asked for: trust exactly
+			// those bytes, so a later change to the file still needs review.
+			e, err := session.TrustContent(trustOptions(), path, data)
+			if err != nil {
+				return fail(exitConfig, "agentvault: init: wrote %s but could not trust it: %v", path, err)
+			}
+			fmt.Fprintf(c.App.Writer, "wrote %s and trusted it (sha256 %s); check it with: agentvault check -c %s\n", path, e.Short(), path)
 			return nil
 		},
 	}

@@ -65,6 +65,7 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 			runCommand(),
 			checkCommand(),
 			initCommand(),
+			trustCommand(),
 			presetsCommand(),
 			auditCommand(),
 			versionCommand(),
@@ -73,7 +74,7 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 		// help topic for ..." — say what happened instead.
 		Action: func(c *cli.Context) error {
 			if c.NArg() > 0 {
-				return fail(exitUsage, "agentvault: unknown command %q (commands: run, check, init, presets, audit, version)", c.Args().First())
+				return fail(exitUsage, "agentvault: unknown command %q (commands: run, check, init, trust, presets, audit, version)", c.Args().First())
 			}
 			return cli.ShowAppHelp(c)
 		},

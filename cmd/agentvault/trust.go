@@ -1,0 +1,48 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"os"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/agentvault/agentvault/session"
+)
+
+func trustCommand() *cli.Command {
+	return &cli.Command{
+		Name:      "trust",
+		Usage:     "mark the exact content of a project config (default ./agentvault.yaml) as reviewed",
+		ArgsUsage: "[FILE]",
+		Description: "A config found in the working directory is used by run and check only after\n" +
+			"you trusted its current content. Review the file, then trust it; any later change\n" +
+			"needs a new trust. Configs named with -c, $AGENTVAULT_CONFIG or in\n" +
+			"~/.config/agentvault/ are your own choice and need no trust.",
+		Action: func(c *cli.Context) error {
+			if c.NArg() > 1 {
+				return fail(exitUsage, "agentvault: trust takes one file (see agentvault trust --help)")
+			}
+			file := "agentvault.yaml"
+			if c.NArg() == 1 {
+				file = c.Args().First()
+			}
+			e, err := session.TrustFile(trustOptions(), file)
+			if err != nil {
+				var ce *session.ConfigError
+				if errors.As(err, &ce) {
+					return fail(exitConfig, "agentvault: %v (nothing trusted)", err)
+				}
+				return fail(exitConfig, "agentvault: trust: %v", err)
+			}
+			fmt.Fprintf(c.App.Writer, "trusted %s (sha256 %s)\n", e.Path, e.Short())
+			return nil
+		},
+	}
+}
+
+// trustOptions locates the user's trust record the way run and check do.
+func trustOptions() session.LoadOptions {
+	home, _ := os.UserHomeDir()
+	return session.LoadOptions{LookupEnv: os.LookupEnv, Home: home}
+}
