@@ -139,7 +139,7 @@ func Resolve(ctx context.Context, cfg *Config, open Opener, lookupEnv func(strin
 		r.Credentials = append(r.Credentials, ResolvedCredential{
 			Credential:  c,
 			Secret:      s,
-			Placeholder: Placeholder(c),
+			Placeholder: Placeholder(c, s.Value),
 			Backend:     typ,
 		})
 	}

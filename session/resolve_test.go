@@ -151,10 +151,10 @@ func TestResolve(t *testing.T) {
 	}
 
 	want := map[string]struct{ value, backend, prefix string }{
-		"github":    {"ghp_realgithubvalue", "vault", "ghp_agentvault-"},
-		"anthropic": {"sk-ant-real", "env", "sk-ant-api03-agentvault-"},
-		"stripe":    {"sk_live_real", "exec", "agentvault-"},
-		"db":        {"dbpass", "vault", "agentvault-"},
+		"github":    {"ghp_realgithubvalue", "vault", "ghp_agentvault"},
+		"anthropic": {"sk-ant-real", "env", "sk-ant-agentvault"},
+		"stripe":    {"sk_live_real", "exec", "sk_live_agentvault"},
+		"db":        {"dbpass", "vault", "agentvault"},
 	}
 	if len(r.Credentials) != len(want) {
 		t.Fatalf("%d credentials", len(r.Credentials))
