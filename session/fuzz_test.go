@@ -2,7 +2,6 @@ package session
 
 import (
 	"errors"
-	"net"
 	"strings"
 	"testing"
 )
@@ -55,33 +54,6 @@ func FuzzParseRef(f *testing.F) {
 		}
 		if r.String() != s || r.Backend == "" {
 			t.Fatalf("%q parsed to %+v", s, r)
-		}
-	})
-}
-
-// FuzzHostPattern: an accepted pattern is never an IP, and normalizing it is
-// idempotent.
-func FuzzHostPattern(f *testing.F) {
-	f.Add("api.example.com")
-	f.Add("*.Example.COM:8443")
-	f.Add("127.0.0.1")
-	f.Fuzz(func(t *testing.T, s string) {
-		n, err := NormalizeHostPattern(s)
-		if err != nil {
-			return
-		}
-		host := n
-		if h, _, err := net.SplitHostPort(n); err == nil {
-			host = h
-		}
-		if net.ParseIP(strings.TrimPrefix(host, "*.")) != nil {
-			t.Fatalf("IP accepted as a credential host: %q", s)
-		}
-		if n2, err := NormalizeHostPattern(n); err != nil || n2 != n {
-			t.Fatalf("not idempotent: %q -> %q -> %q (%v)", s, n, n2, err)
-		}
-		if ValidHostPattern(s) != nil {
-			t.Fatalf("Normalize accepted %q but Valid refused it", s)
 		}
 	})
 }

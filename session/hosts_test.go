@@ -37,6 +37,7 @@ func TestHostPatterns(t *testing.T) {
 		{"[::1]:443", "", false},
 		{"1.2.3", "", false},
 		{"ümlaut.de", "", false},
+		{"\u212aey.example.com", "", false}, // Kelvin sign: full case folding made it "key.example.com"
 	}
 	for _, tt := range tests {
 		got, err := NormalizeHostPattern(tt.in)
@@ -55,7 +56,7 @@ func TestEgressPatterns(t *testing.T) {
 			t.Errorf("%q: %v", ok, err)
 		}
 	}
-	for _, bad := range []string{"", "*", "a.*.com", "[::1]", "[::1]:0", "1.2.3.4:99999", "http://a.com", "1.2.3"} {
+	for _, bad := range []string{"", "*", "a.*.com", "[::1]", "[::1]:0", "1.2.3.4:99999", "http://a.com", "1.2.3", "[1.2.3.4]:80", "\u212a.example.com"} {
 		if err := ValidEgressPattern(bad); err == nil {
 			t.Errorf("%q accepted", bad)
 		}
