@@ -4,74 +4,37 @@ import (
 	"net"
 	"strconv"
 	"strings"
+
+	"github.com/agentvault/agentvault/hostpattern"
 )
 
-// hostPattern is a parsed credential or egress host pattern: an exact DNS name
-// or "*.domain" (one or more labels below domain, never domain itself), with
-// an optional port. A pattern without a port matches only 443 when used for
-// HTTPS credentials and any port when used for egress rules.
-type hostPattern struct {
-	suffix   string // ".domain" for wildcards
-	exact    string // the name for exact patterns
-	port     int    // 0 = default
-	wildcard bool
-}
+// patterns is a list of credential or egress host patterns; see package
+// hostpattern for what one names.
+type patterns []hostpattern.Pattern
 
-func parsePattern(s string) hostPattern {
-	s = normalizeHost(s)
-	var hp hostPattern
-	if h, p, err := net.SplitHostPort(s); err == nil {
-		if n, err := strconv.Atoi(p); err == nil && n > 0 && n < 65536 {
-			s, hp.port = normalizeHost(h), n
-		}
+// parsePatterns reads credential host patterns (egress=false) or egress rules
+// (egress=true, which may also be IP addresses). A pattern that does not parse
+// is an error, never skipped: a dropped deny rule would let through what the
+// user meant to stop.
+func parsePatterns(ss []string, egress bool) (patterns, error) {
+	parse := hostpattern.Parse
+	if egress {
+		parse = hostpattern.ParseEgress
 	}
-	if strings.HasPrefix(s, "*.") {
-		hp.wildcard, hp.suffix = true, s[1:]
-	} else {
-		hp.exact = s
-	}
-	return hp
-}
-
-// matchName reports whether host (already normalized) is covered by the
-// pattern, ignoring ports.
-func (hp hostPattern) matchName(host string) bool {
-	if hp.wildcard {
-		return len(host) > len(hp.suffix) && strings.HasSuffix(host, hp.suffix)
-	}
-	return host == hp.exact
-}
-
-// matchTLS matches an HTTPS target: the port must be the pattern's, or 443
-// when the pattern names none.
-func (hp hostPattern) matchTLS(host string, port int) bool {
-	want := hp.port
-	if want == 0 {
-		want = 443
-	}
-	return port == want && hp.matchName(host)
-}
-
-// matchAny matches an egress rule: a pattern without a port covers every port.
-func (hp hostPattern) matchAny(host string, port int) bool {
-	return (hp.port == 0 || hp.port == port) && hp.matchName(host)
-}
-
-type patterns []hostPattern
-
-func parsePatterns(ss []string) patterns {
 	ps := make(patterns, 0, len(ss))
 	for _, s := range ss {
-		if strings.TrimSpace(s) != "" {
-			ps = append(ps, parsePattern(s))
+		p, err := parse(s)
+		if err != nil {
+			return nil, err
 		}
+		ps = append(ps, p)
 	}
-	return ps
+	return ps, nil
 }
 
 func (ps patterns) matchTLS(host string, port int) bool {
 	for _, p := range ps {
-		if p.matchTLS(host, port) {
+		if p.MatchTLS(host, port) {
 			return true
 		}
 	}
@@ -80,22 +43,16 @@ func (ps patterns) matchTLS(host string, port int) bool {
 
 func (ps patterns) matchAny(host string, port int) bool {
 	for _, p := range ps {
-		if p.matchAny(host, port) {
+		if p.MatchAny(host, port) {
 			return true
 		}
 	}
 	return false
 }
 
-// normalizeHost lower-cases a host and drops a trailing dot, so that
-// "API.Example.com." and "api.example.com" are one host for every rule.
-func normalizeHost(h string) string {
-	h = strings.ToLower(strings.TrimSpace(h))
-	if strings.HasSuffix(h, ".") && !strings.HasSuffix(h, "..") {
-		h = strings.TrimSuffix(h, ".")
-	}
-	return h
-}
+// normalizeHost is hostpattern.NormalizeHost: every host the proxy records or
+// compares is normalized the way the patterns match it.
+func normalizeHost(h string) string { return hostpattern.NormalizeHost(h) }
 
 // splitTarget parses "host:port" (a CONNECT target or URL host) with a
 // default port for the scheme.

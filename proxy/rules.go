@@ -81,7 +81,11 @@ func compileCredential(c *Credential) (*credential, error) {
 	if c.Secret == nil {
 		return nil, fmt.Errorf("credential %q has no secret source", c.Name)
 	}
-	cc := &credential{Credential: c, hosts: parsePatterns(c.Hosts)}
+	hosts, err := parsePatterns(c.Hosts, false)
+	if err != nil {
+		return nil, fmt.Errorf("credential %q: %w", c.Name, err)
+	}
+	cc := &credential{Credential: c, hosts: hosts}
 	if len(cc.hosts) == 0 {
 		return nil, fmt.Errorf("credential %q has no hosts", c.Name)
 	}
@@ -90,7 +94,9 @@ func compileCredential(c *Credential) (*credential, error) {
 			cc.hasAWS = true
 			hs := cc.hosts
 			if len(in.Hosts) > 0 {
-				hs = parsePatterns(in.Hosts)
+				if hs, err = parsePatterns(in.Hosts, false); err != nil {
+					return nil, fmt.Errorf("credential %q: %w", c.Name, err)
+				}
 			}
 			cc.sigv4 = append(cc.sigv4, hs...)
 			continue
@@ -104,7 +110,9 @@ func compileCredential(c *Credential) (*credential, error) {
 		}
 		var hs patterns
 		if len(in.Hosts) > 0 {
-			hs = parsePatterns(in.Hosts)
+			if hs, err = parsePatterns(in.Hosts, false); err != nil {
+				return nil, fmt.Errorf("credential %q: %w", c.Name, err)
+			}
 		}
 		cc.rules = append(cc.rules, rule{hosts: hs, inj: inj})
 	}
@@ -169,7 +177,15 @@ type policy struct {
 }
 
 func compilePolicy(creds []*Credential, e Egress, red *redact.Redactor) (*policy, error) {
-	p := &policy{allow: parsePatterns(e.Allow), deny: parsePatterns(e.Deny), strict: e.DefaultDeny, all: e.InspectAll}
+	allow, err := parsePatterns(e.Allow, true)
+	if err != nil {
+		return nil, fmt.Errorf("egress allow: %w", err)
+	}
+	deny, err := parsePatterns(e.Deny, true)
+	if err != nil {
+		return nil, fmt.Errorf("egress deny: %w", err)
+	}
+	p := &policy{allow: allow, deny: deny, strict: e.DefaultDeny, all: e.InspectAll}
 	seen := map[string]bool{}
 	for _, c := range creds {
 		if seen[c.Name] {
@@ -211,7 +227,7 @@ func (p *policy) credentialsFor(host string, port int) []*credential {
 func (p *policy) credentialedName(host string) bool {
 	for _, c := range p.creds {
 		for _, h := range c.hosts {
-			if h.matchName(host) {
+			if h.MatchName(host) {
 				return true
 			}
 		}
@@ -227,7 +243,7 @@ type decision struct {
 
 func (p *policy) egress(host string, port int) decision {
 	for i, d := range p.deny {
-		if d.matchAny(host, port) {
+		if d.MatchAny(host, port) {
 			return decision{false, fmt.Sprintf("egress deny rule %d", i+1)}
 		}
 	}
