@@ -6,13 +6,15 @@ import (
 )
 
 // Preset is a built-in service description: where its token goes, which
-// variables carry it, and how real tokens look (so placeholders pass
-// client-side format checks).
+// variables carry it, and how it is put on requests. Each variable belongs to
+// one preset only.
 type Preset struct {
-	Name              string
-	Hosts             []string
-	Env               []string // the first one set is used in zero-config mode
-	Inject            []InjectRule
+	Name   string
+	Hosts  []string
+	Env    []string // the first one set is read in zero-config mode
+	Inject []InjectRule
+	// PlaceholderPrefix starts the placeholder of a value that is not shaped
+	// like a token; a token's placeholder keeps the token's own format.
 	PlaceholderPrefix string
 	Description       string
 }
@@ -28,8 +30,18 @@ func basic(user string, hosts ...string) InjectRule {
 }
 
 // presets is ordered by name for listings. Rules carry hosts: only where a
-// credential's hosts need different treatment.
+// credential's hosts need different treatment. A preset without rules relies
+// on placeholder substitution alone: its client always sends the key in a
+// header of its choosing, and a host several presets share (api.anthropic.com)
+// then gets no header the client did not ask for.
 var presets = []Preset{
+	{
+		Name:              "amp",
+		Hosts:             []string{"ampcode.com"},
+		Env:               []string{"AMP_API_KEY"},
+		PlaceholderPrefix: "sgamp_",
+		Description:       "Amp coding agent",
+	},
 	{
 		Name:              "anthropic",
 		Hosts:             []string{"api.anthropic.com"},
@@ -37,6 +49,65 @@ var presets = []Preset{
 		Inject:            []InjectRule{header("x-api-key")},
 		PlaceholderPrefix: "sk-ant-api03-",
 		Description:       "Anthropic API (Claude)",
+	},
+	{
+		// Claude Code sends it as "Authorization: Bearer" (gateways, proxies).
+		Name:        "anthropic-bearer",
+		Hosts:       []string{"api.anthropic.com"},
+		Env:         []string{"ANTHROPIC_AUTH_TOKEN"},
+		Description: "Anthropic API, bearer token (Claude Code)",
+	},
+	{
+		// The long-lived token of `claude setup-token`, how Claude Code
+		// authenticates in CI.
+		Name:              "claude-code",
+		Hosts:             []string{"api.anthropic.com"},
+		Env:               []string{"CLAUDE_CODE_OAUTH_TOKEN"},
+		PlaceholderPrefix: "sk-ant-oat01-",
+		Description:       "Claude Code OAuth token",
+	},
+	{
+		// codex sends its key to both the API and the ChatGPT backend.
+		Name:              "codex",
+		Hosts:             []string{"api.openai.com", "chatgpt.com"},
+		Env:               []string{"CODEX_API_KEY"},
+		PlaceholderPrefix: "sk-proj-",
+		Description:       "OpenAI Codex CLI API key",
+	},
+	{
+		Name:        "codex-access-token",
+		Hosts:       []string{"chatgpt.com"},
+		Env:         []string{"CODEX_ACCESS_TOKEN"},
+		Description: "OpenAI Codex CLI ChatGPT access token",
+	},
+	{
+		Name:        "continue",
+		Hosts:       []string{"api.continue.dev"},
+		Env:         []string{"CONTINUE_API_KEY"},
+		Description: "Continue CLI (cn)",
+	},
+	{
+		// Copilot CLI reads this first, then GH_TOKEN and GITHUB_TOKEN (the
+		// github preset), and talks to the GitHub API and the Copilot API.
+		Name:              "copilot",
+		Hosts:             []string{"api.github.com", "*.githubcopilot.com"},
+		Env:               []string{"COPILOT_GITHUB_TOKEN"},
+		PlaceholderPrefix: "github_pat_",
+		Description:       "GitHub Copilot CLI",
+	},
+	{
+		Name:        "cursor",
+		Hosts:       []string{"*.cursor.sh", "*.cursorapi.com"},
+		Env:         []string{"CURSOR_API_KEY"},
+		Description: "Cursor CLI (cursor-agent)",
+	},
+	{
+		Name:              "deepseek",
+		Hosts:             []string{"api.deepseek.com"},
+		Env:               []string{"DEEPSEEK_API_KEY"},
+		Inject:            []InjectRule{bearer()},
+		PlaceholderPrefix: "sk-",
+		Description:       "DeepSeek API",
 	},
 	{
 		Name:              "gemini",
@@ -48,16 +119,17 @@ var presets = []Preset{
 	},
 	{
 		Name:  "github",
-		Hosts: []string{"api.github.com", "github.com", "*.githubusercontent.com", "uploads.github.com"},
+		Hosts: []string{"api.github.com", "github.com", "*.githubusercontent.com", "uploads.github.com", "*.githubcopilot.com"},
 		Env:   []string{"GITHUB_TOKEN", "GH_TOKEN"},
 		// git over HTTPS authenticates with Basic; the REST/GraphQL API and
-		// raw content take the token as a bearer.
+		// raw content take the token as a bearer. Copilot CLI sends the
+		// token to the Copilot API itself, where it is only swapped.
 		Inject: []InjectRule{
 			basic(DefaultBasicUsername, "github.com"),
 			bearer("api.github.com", "uploads.github.com", "*.githubusercontent.com"),
 		},
 		PlaceholderPrefix: "ghp_",
-		Description:       "GitHub API and git over HTTPS",
+		Description:       "GitHub API, git over HTTPS and Copilot",
 	},
 	{
 		Name:  "gitlab",
@@ -112,6 +184,12 @@ var presets = []Preset{
 		Description:       "OpenAI API",
 	},
 	{
+		Name:        "opencode",
+		Hosts:       []string{"opencode.ai"},
+		Env:         []string{"OPENCODE_API_KEY"},
+		Description: "OpenCode Zen",
+	},
+	{
 		Name:              "openrouter",
 		Hosts:             []string{"openrouter.ai"},
 		Env:               []string{"OPENROUTER_API_KEY"},
@@ -134,6 +212,14 @@ var presets = []Preset{
 		Inject:            []InjectRule{bearer()},
 		PlaceholderPrefix: "sk_live_",
 		Description:       "Stripe API",
+	},
+	{
+		Name:              "xai",
+		Hosts:             []string{"api.x.ai"},
+		Env:               []string{"XAI_API_KEY"},
+		Inject:            []InjectRule{bearer()},
+		PlaceholderPrefix: "xai-",
+		Description:       "xAI API (Grok)",
 	},
 }
 
@@ -174,9 +260,12 @@ func (p Preset) clone() Preset {
 }
 
 // ZeroConfig is the configuration used when there is no config file: one
-// credential per preset whose variable is set (non-empty) in agentvault's own
-// environment, read through the env backend and given to the child as a
-// placeholder in all of the preset's variables.
+// credential per preset with a variable set (non-empty) in agentvault's own
+// environment, named after the preset and read through the env backend from
+// the first such variable. The child gets the placeholder only in the
+// preset's variables that were set: a client that warns when two of them are
+// set (gemini-cli with GEMINI_API_KEY and GOOGLE_API_KEY) sees what the user
+// set, and a variable set to another value still never reaches the child.
 func ZeroConfig(lookupEnv func(string) (string, bool)) *Config {
 	if lookupEnv == nil {
 		lookupEnv = os.LookupEnv
@@ -184,19 +273,23 @@ func ZeroConfig(lookupEnv func(string) (string, bool)) *Config {
 	cfg := defaultConfig()
 	cfg.ZeroConfig = true
 	for _, p := range presets {
+		var set []string
 		for _, v := range p.Env {
 			if val, ok := lookupEnv(v); ok && val != "" {
-				cfg.Credentials = append(cfg.Credentials, Credential{
-					Name:   p.Name,
-					Secret: Ref{Backend: "env", Ref: v},
-					Preset: p.Name,
-					Hosts:  append([]string(nil), p.Hosts...),
-					Inject: cloneRules(p.Inject),
-					Env:    append([]string(nil), p.Env...),
-				})
-				break
+				set = append(set, v)
 			}
 		}
+		if len(set) == 0 {
+			continue
+		}
+		cfg.Credentials = append(cfg.Credentials, Credential{
+			Name:   p.Name,
+			Secret: Ref{Backend: "env", Ref: set[0]},
+			Preset: p.Name,
+			Hosts:  append([]string(nil), p.Hosts...),
+			Inject: cloneRules(p.Inject),
+			Env:    set,
+		})
 	}
 	return cfg
 }

@@ -3,6 +3,7 @@ package session
 import (
 	"fmt"
 	"reflect"
+	"slices"
 	"sort"
 	"strings"
 	"testing"
@@ -24,6 +25,18 @@ func TestPresetsRequired(t *testing.T) {
 		{"openrouter", "openrouter.ai", "OPENROUTER_API_KEY", "bearer", "sk-or-v1-"},
 		{"mistral", "api.mistral.ai", "MISTRAL_API_KEY", "bearer", ""},
 		{"groq", "api.groq.com", "GROQ_API_KEY", "bearer", "gsk_"},
+		{"deepseek", "api.deepseek.com", "DEEPSEEK_API_KEY", "bearer", "sk-"},
+		{"xai", "api.x.ai", "XAI_API_KEY", "bearer", "xai-"},
+		// Agent CLIs' own variables: the client sends them, the proxy swaps.
+		{"anthropic-bearer", "api.anthropic.com", "ANTHROPIC_AUTH_TOKEN", "placeholder", ""},
+		{"claude-code", "api.anthropic.com", "CLAUDE_CODE_OAUTH_TOKEN", "placeholder", "sk-ant-oat01-"},
+		{"codex", "chatgpt.com", "CODEX_API_KEY", "placeholder", "sk-proj-"},
+		{"codex-access-token", "chatgpt.com", "CODEX_ACCESS_TOKEN", "placeholder", ""},
+		{"copilot", "api.github.com", "COPILOT_GITHUB_TOKEN", "placeholder", "github_pat_"},
+		{"cursor", "*.cursor.sh", "CURSOR_API_KEY", "placeholder", ""},
+		{"amp", "ampcode.com", "AMP_API_KEY", "placeholder", "sgamp_"},
+		{"continue", "api.continue.dev", "CONTINUE_API_KEY", "placeholder", ""},
+		{"opencode", "opencode.ai", "OPENCODE_API_KEY", "placeholder", ""},
 	}
 	for _, tt := range tests {
 		p, ok := LookupPreset(tt.name)
@@ -34,7 +47,7 @@ func TestPresetsRequired(t *testing.T) {
 		if !contains(p.Hosts, tt.host) || !contains(p.Env, tt.env) || p.PlaceholderPrefix != tt.prefix || p.Description == "" {
 			t.Errorf("preset %s = %+v", tt.name, p)
 		}
-		found := false
+		found := tt.inject == "placeholder" && len(p.Inject) == 0
 		for _, r := range p.Inject {
 			found = found || r.Type == tt.inject
 		}
@@ -91,51 +104,123 @@ func TestPresetsParse(t *testing.T) {
 
 func TestPresetsAreCopies(t *testing.T) {
 	ps := Presets()
-	ps[0].Hosts[0] = "evil.example"
-	ps[0].Inject[0].Type = "query"
-	p, _ := LookupPreset(ps[0].Name)
+	i := slices.IndexFunc(ps, func(p Preset) bool { return p.Name == "github" })
+	ps[i].Hosts[0] = "evil.example"
+	ps[i].Inject[0].Type = "query"
+	p, _ := LookupPreset(ps[i].Name)
 	p.Env[0] = "CHANGED"
-	again := Presets()[0]
+	again := Presets()[i]
 	if again.Hosts[0] == "evil.example" || again.Inject[0].Type == "query" || again.Env[0] == "CHANGED" {
 		t.Errorf("built-in presets were changed through a copy: %+v", again)
 	}
 }
 
+// Each row is agentvault's environment; want maps credential name to the
+// variable read and the variables given the placeholder (only those set).
 func TestZeroConfig(t *testing.T) {
-	env := envMap(map[string]string{
-		"ANTHROPIC_API_KEY": "a",
-		"GH_TOKEN":          "g", // second variable of github
-		"OPENAI_API_KEY":    "",  // empty: not a credential
-		"GOOGLE_API_KEY":    "x",
-		"GEMINI_API_KEY":    "y", // first of gemini's vars wins
-		"UNRELATED":         "z",
-	})
-	cfg := ZeroConfig(env)
-	if !cfg.ZeroConfig || cfg.File != "" || cfg.Egress.Default != "allow" || cfg.Guard != (Guard{"block", "redact"}) {
-		t.Errorf("zero-config settings = %+v", cfg)
+	type cred struct {
+		secret string
+		env    []string
 	}
-	got := map[string]Credential{}
-	for _, c := range cfg.Credentials {
-		got[c.Name] = c
+	tests := []struct {
+		name string
+		env  map[string]string
+		want map[string]cred
+	}{
+		{"nothing set", nil, map[string]cred{}},
+		{"empty is not set", map[string]string{"OPENAI_API_KEY": ""}, map[string]cred{}},
+		{"unrelated", map[string]string{"UNRELATED_API_KEY": "x"}, map[string]cred{}},
+		{"second variable of a preset alone", map[string]string{"GH_TOKEN": "g"},
+			map[string]cred{"github": {"GH_TOKEN", []string{"GH_TOKEN"}}}},
+		{"gemini: only GEMINI_API_KEY set, GOOGLE_API_KEY stays unset", map[string]string{"GEMINI_API_KEY": "y"},
+			map[string]cred{"gemini": {"GEMINI_API_KEY", []string{"GEMINI_API_KEY"}}}},
+		{"gemini: both set, first is read, both hidden", map[string]string{"GEMINI_API_KEY": "y", "GOOGLE_API_KEY": "x"},
+			map[string]cred{"gemini": {"GEMINI_API_KEY", []string{"GEMINI_API_KEY", "GOOGLE_API_KEY"}}}},
+		{"agent CLIs in CI", map[string]string{
+			"CLAUDE_CODE_OAUTH_TOKEN": "a", "ANTHROPIC_AUTH_TOKEN": "b", "CODEX_API_KEY": "c",
+			"COPILOT_GITHUB_TOKEN": "d", "GITHUB_TOKEN": "e", "ANTHROPIC_API_KEY": "f",
+		}, map[string]cred{
+			"claude-code":      {"CLAUDE_CODE_OAUTH_TOKEN", []string{"CLAUDE_CODE_OAUTH_TOKEN"}},
+			"anthropic-bearer": {"ANTHROPIC_AUTH_TOKEN", []string{"ANTHROPIC_AUTH_TOKEN"}},
+			"anthropic":        {"ANTHROPIC_API_KEY", []string{"ANTHROPIC_API_KEY"}},
+			"codex":            {"CODEX_API_KEY", []string{"CODEX_API_KEY"}},
+			"copilot":          {"COPILOT_GITHUB_TOKEN", []string{"COPILOT_GITHUB_TOKEN"}},
+			"github":           {"GITHUB_TOKEN", []string{"GITHUB_TOKEN"}},
+		}},
 	}
-	if len(got) != 3 {
-		t.Fatalf("credentials = %+v", cfg.Credentials)
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			cfg := ZeroConfig(envMap(tt.env))
+			if !cfg.ZeroConfig || cfg.File != "" || cfg.Egress.Default != "allow" || cfg.Guard != (Guard{"block", "redact"}) {
+				t.Errorf("zero-config settings = %+v", cfg)
+			}
+			if b, ok := cfg.LookupBackend("env"); !ok || b.Type != "env" {
+				t.Errorf("env backend = %+v %v", b, ok)
+			}
+			got := map[string]cred{}
+			for _, c := range cfg.Credentials {
+				p, _ := LookupPreset(c.Name)
+				if c.Preset != c.Name || !reflect.DeepEqual(c.Hosts, p.Hosts) || !reflect.DeepEqual(c.Inject, p.Inject) || c.Secret.Backend != "env" {
+					t.Errorf("credential %s does not follow its preset: %+v", c.Name, c)
+				}
+				got[c.Name] = cred{c.Secret.Ref, c.Env}
+			}
+			if !reflect.DeepEqual(got, tt.want) {
+				t.Errorf("credentials = %v, want %v", got, tt.want)
+			}
+		})
 	}
-	gh := got["github"]
-	if gh.Secret != (Ref{"env", "GH_TOKEN"}) || !reflect.DeepEqual(gh.Env, []string{"GITHUB_TOKEN", "GH_TOKEN"}) ||
-		gh.Preset != "github" || len(gh.Hosts) != 4 || len(gh.Inject) != 2 {
-		t.Errorf("github = %+v", gh)
+}
+
+// The survey of agent CLIs (docs/configuration.md#presets): every variable
+// they read a key from is a preset variable bound to the host they send it to.
+func TestAgentVariablesCovered(t *testing.T) {
+	tests := []struct{ agent, variable, host string }{
+		{"claude code", "ANTHROPIC_API_KEY", "api.anthropic.com"},
+		{"claude code", "ANTHROPIC_AUTH_TOKEN", "api.anthropic.com"},
+		{"claude code", "CLAUDE_CODE_OAUTH_TOKEN", "api.anthropic.com"},
+		{"codex", "CODEX_API_KEY", "api.openai.com"},
+		{"codex", "CODEX_API_KEY", "chatgpt.com"},
+		{"codex", "CODEX_ACCESS_TOKEN", "chatgpt.com"},
+		{"codex", "OPENAI_API_KEY", "api.openai.com"},
+		{"gemini-cli", "GEMINI_API_KEY", "generativelanguage.googleapis.com"},
+		{"gemini-cli", "GOOGLE_API_KEY", "generativelanguage.googleapis.com"},
+		{"aider", "OPENROUTER_API_KEY", "openrouter.ai"},
+		{"aider", "DEEPSEEK_API_KEY", "api.deepseek.com"},
+		{"aider", "XAI_API_KEY", "api.x.ai"},
+		{"aider", "GROQ_API_KEY", "api.groq.com"},
+		{"aider", "MISTRAL_API_KEY", "api.mistral.ai"},
+		{"opencode", "OPENCODE_API_KEY", "opencode.ai"},
+		{"goose", "GOOGLE_API_KEY", "generativelanguage.googleapis.com"},
+		{"cursor-agent", "CURSOR_API_KEY", "api2.cursor.sh"},
+		{"amp", "AMP_API_KEY", "ampcode.com"},
+		{"copilot cli", "COPILOT_GITHUB_TOKEN", "api.github.com"},
+		{"copilot cli", "COPILOT_GITHUB_TOKEN", "api.individual.githubcopilot.com"},
+		{"copilot cli", "GH_TOKEN", "api.githubcopilot.com"},
+		{"copilot cli", "GITHUB_TOKEN", "api.github.com"},
+		{"continue", "CONTINUE_API_KEY", "api.continue.dev"},
 	}
-	if got["gemini"].Secret != (Ref{"env", "GEMINI_API_KEY"}) {
-		t.Errorf("gemini secret = %v", got["gemini"].Secret)
+	for _, tt := range tests {
+		var owners []string
+		for _, p := range Presets() {
+			if contains(p.Env, tt.variable) {
+				owners = append(owners, p.Name)
+				if !slices.ContainsFunc(p.Hosts, func(h string) bool { return hostMatches(h, tt.host) }) {
+					t.Errorf("%s: %s (preset %s) is not bound to %s: %v", tt.agent, tt.variable, p.Name, tt.host, p.Hosts)
+				}
+			}
+		}
+		if len(owners) != 1 {
+			t.Errorf("%s: %s belongs to presets %v, want exactly one", tt.agent, tt.variable, owners)
+		}
 	}
-	if got["anthropic"].Secret != (Ref{"env", "ANTHROPIC_API_KEY"}) {
-		t.Errorf("anthropic secret = %v", got["anthropic"].Secret)
+}
+
+// hostMatches is the pattern rule of docs/configuration.md#host-patterns,
+// enough for the presets (no ports).
+func hostMatches(pattern, host string) bool {
+	if rest, ok := strings.CutPrefix(pattern, "*."); ok {
+		return strings.HasSuffix(host, "."+rest)
 	}
-	if b, ok := cfg.LookupBackend("env"); !ok || b.Type != "env" {
-		t.Errorf("env backend = %+v %v", b, ok)
-	}
-	if len(ZeroConfig(envMap(nil)).Credentials) != 0 {
-		t.Error("credentials without any variable set")
-	}
+	return pattern == host
 }

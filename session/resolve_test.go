@@ -287,7 +287,7 @@ func TestCheck(t *testing.T) {
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("Check rows\n got %+v\nwant %+v", got, want)
 	}
-	if !reflect.DeepEqual(res[0].Hosts, []string{"api.github.com", "github.com", "*.githubusercontent.com", "uploads.github.com"}) {
+	if !reflect.DeepEqual(res[0].Hosts, []string{"api.github.com", "github.com", "*.githubusercontent.com", "uploads.github.com", "*.githubcopilot.com"}) {
 		t.Errorf("hosts = %v", res[0].Hosts)
 	}
 	opens := 0
