@@ -38,7 +38,21 @@ var (
 	// Node and Deno add these to their built-in roots, so they get the session
 	// CA alone rather than a second copy of every system root.
 	caOnlyVars = []string{"NODE_EXTRA_CA_CERTS", "DENO_CERT"}
+	// ifSetBundleVars name a PEM bundle for one tool (Nix-built programs,
+	// httplib2, gcloud, websocket-client, Composer, Hex, Yarn). Set
+	// inherited, they would keep that tool on roots without the session CA,
+	// so they are pointed at the bundle too; unset, they stay unset, since
+	// the tools fall back to SSL_CERT_FILE or the system roots.
+	ifSetBundleVars = []string{
+		"NIX_SSL_CERT_FILE", "HTTPLIB2_CA_CERTS", "CLOUDSDK_CORE_CUSTOM_CA_CERTS_FILE",
+		"WEBSOCKET_CLIENT_CA_BUNDLE", "COMPOSER_CAFILE", "HEX_CACERTS_PATH", "YARN_CA_FILE_PATH",
+	}
 )
+
+// gitProxyAuth makes git (libcurl) send the proxy password on its first
+// CONNECT; by default it tries without, and every git operation would start
+// with a 407 recorded as auth_failed.
+const gitProxyAuth = "GIT_HTTP_PROXY_AUTHMETHOD"
 
 // alwaysRemoved are dropped from every child environment.
 //
@@ -73,6 +87,12 @@ func BuildEnv(s EnvSpec) []string {
 	for _, k := range caOnlyVars {
 		set[k] = s.CAPath
 	}
+	for _, k := range ifSetBundleVars {
+		if env[k] != "" {
+			set[k] = s.BundlePath
+		}
+	}
+	set[gitProxyAuth] = "basic"
 	set[SessionVar] = s.SessionID
 	set["AGENTVAULT_PROXY"] = s.ProxyURL
 	set["AGENTVAULT_CA"] = s.CAPath

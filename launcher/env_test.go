@@ -119,6 +119,31 @@ func TestBuildEnv(t *testing.T) {
 			gone: []string{"NPM_CONFIG_CAFILE", "SSL_CERT_DIR"},
 		},
 		{
+			name: "tool-specific trust variables that are set point at the bundle",
+			spec: baseSpec("NIX_SSL_CERT_FILE=/nix/ca.pem", "HTTPLIB2_CA_CERTS=/h.pem",
+				"CLOUDSDK_CORE_CUSTOM_CA_CERTS_FILE=/corp.pem", "WEBSOCKET_CLIENT_CA_BUNDLE=/w.pem",
+				"COMPOSER_CAFILE=/c.pem", "HEX_CACERTS_PATH=/x.pem", "YARN_CA_FILE_PATH=/y.pem",
+				"nix_ssl_cert_file=/stale"),
+			want: map[string]string{
+				"NIX_SSL_CERT_FILE": testBundle, "HTTPLIB2_CA_CERTS": testBundle,
+				"CLOUDSDK_CORE_CUSTOM_CA_CERTS_FILE": testBundle, "WEBSOCKET_CLIENT_CA_BUNDLE": testBundle,
+				"COMPOSER_CAFILE": testBundle, "HEX_CACERTS_PATH": testBundle, "YARN_CA_FILE_PATH": testBundle,
+			},
+			gone: []string{"nix_ssl_cert_file"},
+		},
+		{
+			name: "tool-specific trust variables that are unset or empty stay so",
+			spec: baseSpec("HTTPLIB2_CA_CERTS="),
+			want: map[string]string{"HTTPLIB2_CA_CERTS": ""},
+			gone: []string{"NIX_SSL_CERT_FILE", "CLOUDSDK_CORE_CUSTOM_CA_CERTS_FILE", "COMPOSER_CAFILE"},
+		},
+		{
+			name: "git sends the proxy password on its first CONNECT",
+			spec: baseSpec("GIT_HTTP_PROXY_AUTHMETHOD=anyauth", "git_http_proxy_authmethod=negotiate"),
+			want: map[string]string{"GIT_HTTP_PROXY_AUTHMETHOD": "basic"},
+			gone: []string{"git_http_proxy_authmethod"},
+		},
+		{
 			name: "session variables",
 			spec: baseSpec("AGENTVAULT_SESSION=", "AGENTVAULT_CONFIG=/x.yaml"),
 			want: map[string]string{
