@@ -22,6 +22,9 @@ type Cmd struct {
 	Dir            string    // working directory; "" = agentvault's
 	Stdin          io.Reader // nil = os.Stdin
 	Stdout, Stderr io.Writer // nil = os.Stdout / os.Stderr
+	// Sandbox, when set, starts the child inside it (--isolate); stdio must
+	// then be nil or *os.File. nil runs the child directly.
+	Sandbox Sandbox
 }
 
 // StartError is a failure to start the child. Code is the shell convention
@@ -178,6 +181,9 @@ func Run(ctx context.Context, c Cmd) (int, error) {
 		errors.As(err, &se)
 		return se.Code, err
 	}
+	if c.Sandbox != nil {
+		return runSandboxed(ctx, c, path)
+	}
 
 	env := c.Env
 	if env == nil {
@@ -220,26 +226,38 @@ func Run(ctx context.Context, c Cmd) (int, error) {
 
 	waitc := make(chan error, 1)
 	go func() { waitc <- cmd.Wait() }()
+	return finish(cmd, supervise(ctx, sigs, cmd.Process, waitc))
+}
 
+// signaler is the child as supervise needs it: an *os.Process, or a
+// sandboxed Process.
+type signaler interface {
+	Signal(os.Signal) error
+	Kill() error
+}
+
+// supervise applies Run's signal rules to p until waitc delivers the result
+// of waiting for it, and returns that result.
+func supervise(ctx context.Context, sigs <-chan os.Signal, p signaler, waitc <-chan error) error {
 	ctxDone := ctx.Done()
 	var kill <-chan time.Time
 	for {
 		select {
 		case werr := <-waitc:
-			return finish(cmd, werr)
+			return werr
 		case s := <-sigs:
 			if s == syscall.SIGTERM || s == syscall.SIGHUP || !inForeground() {
-				_ = cmd.Process.Signal(s) // ErrProcessDone is fine: Wait reports it
+				_ = p.Signal(s) // ErrProcessDone is fine: Wait reports it
 			}
 		case <-ctxDone:
 			ctxDone = nil
-			_ = cmd.Process.Signal(syscall.SIGTERM)
+			_ = p.Signal(syscall.SIGTERM)
 			t := time.NewTimer(killGrace)
 			defer t.Stop()
 			kill = t.C
 		case <-kill:
 			kill = nil
-			_ = cmd.Process.Kill()
+			_ = p.Kill()
 		}
 	}
 }

@@ -1,0 +1,162 @@
+// Package isolate runs the agent in its own Linux user, PID, network, mount
+// and IPC namespaces (agentvault run --isolate), so that it can reach nothing
+// but the session proxy, see no process outside its sandbox and read none of
+// the usual credential files.
+//
+// The sandbox is set up by agentvault's own binary re-executed as the PID 1 of
+// the new namespaces (see Main): it maps the invoking user's uid and gid,
+// mounts a fresh /proc, brings up loopback, covers the hidden paths, opens the
+// proxy's listener inside the sandbox and hands it to agentvault, then drops
+// every capability and starts the command. agentvault keeps a control socket
+// to it; nothing secret ever crosses it.
+//
+// Invariants:
+//   - the command never starts unless every step succeeded; a refused step is
+//     a *Refused error, never a fallback to running without isolation;
+//   - the command and everything it starts hold no capability in any
+//     namespace agentvault created, cannot regain one (no_new_privs, locked
+//     securebits, empty bounding set) and die with the sandbox's PID 1;
+//   - the sandbox's PID 1 carries no secret (its argv, environment and
+//     messages hold only what the command itself gets) and is not dumpable.
+package isolate
+
+import (
+	"errors"
+	"fmt"
+	"path/filepath"
+	"strings"
+)
+
+// Spec is what a sandbox hides and where its command runs.
+type Spec struct {
+	// Dir is the command's working directory, absolute. The sandbox enters it
+	// after the hidden paths are covered, so a working directory inside one
+	// shows the cover, not what it hides.
+	Dir string
+	// Hide lists absolute paths to cover: a directory with an empty tmpfs, any
+	// other file with a read-only /dev/null. Paths that do not exist are
+	// skipped.
+	Hide []string
+}
+
+// Refused is isolation that could not be set up here. Its message is one
+// paragraph: the step that was refused, the kernel's answer and how to enable
+// isolation on this machine.
+type Refused struct {
+	Step string // what was being done, e.g. "creating the user namespace"
+	Err  error
+	Hint string // how to enable it, one or two sentences
+}
+
+func (e *Refused) Error() string {
+	msg := fmt.Sprintf("isolation (--isolate) is not available here: %s was refused (%v).", e.Step, e.Err)
+	if e.Hint != "" {
+		msg += " " + e.Hint
+	}
+	return msg + " agentvault does not run the command without isolation when it was asked for."
+}
+
+func (e *Refused) Unwrap() error { return e.Err }
+
+// DefaultHidden are the credential stores covered unless config's
+// isolate.show names them, as the config writes them ("~" is the home
+// directory).
+var DefaultHidden = []string{
+	"~/.aws",
+	"~/.azure",
+	"~/.config/gcloud",
+	"~/.kube",
+	"~/.docker/config.json",
+	"~/.vault-token",
+	"~/.config/gh",
+	"~/.git-credentials",
+	"~/.netrc",
+	"~/.npmrc",
+	"~/.pypirc",
+	"~/.config/agentvault",
+	"~/.local/state/agentvault",
+}
+
+// ValidPath checks the syntax of a hide or show entry: an absolute path or
+// one starting with "~/".
+func ValidPath(p string) error {
+	switch {
+	case p == "":
+		return errors.New("empty path")
+	case strings.ContainsRune(p, 0):
+		return errors.New("path contains a NUL byte")
+	case filepath.IsAbs(p), strings.HasPrefix(p, "~/") && len(p) > 2:
+		return nil
+	}
+	return fmt.Errorf("%q is not absolute (write /path or ~/path)", p)
+}
+
+// IsDefault reports whether p names one of DefaultHidden as written there;
+// isolate.show may only name those.
+func IsDefault(p string) bool {
+	for _, d := range DefaultHidden {
+		if cleanEntry(p) == d {
+			return true
+		}
+	}
+	return false
+}
+
+// cleanEntry cleans a path entry, keeping a leading "~/".
+func cleanEntry(p string) string {
+	if rest, ok := strings.CutPrefix(p, "~/"); ok {
+		return "~/" + strings.TrimPrefix(filepath.Clean("/"+rest), "/")
+	}
+	return filepath.Clean(p)
+}
+
+// HidePaths expands DefaultHidden minus show, plus hide, into absolute clean
+// paths. home is the user's home directory. An entry under ~/.config or
+// ~/.local/state is also covered under $XDG_CONFIG_HOME or $XDG_STATE_HOME
+// when lookup gives an absolute one (the XDG spec ignores relative values),
+// since tools disagree on which they honour.
+func HidePaths(home string, lookup func(string) (string, bool), hide, show []string) ([]string, error) {
+	if !filepath.IsAbs(home) {
+		return nil, fmt.Errorf("home directory %q is not absolute", home)
+	}
+	shown := map[string]bool{}
+	for _, s := range show {
+		shown[cleanEntry(s)] = true
+	}
+	var out []string
+	seen := map[string]bool{}
+	add := func(p string) {
+		if !seen[p] {
+			seen[p] = true
+			out = append(out, p)
+		}
+	}
+	expand := func(e string) {
+		e = cleanEntry(e)
+		rest, ok := strings.CutPrefix(e, "~/")
+		if !ok {
+			add(e)
+			return
+		}
+		add(filepath.Join(home, rest))
+		for _, x := range []struct{ dir, env string }{{".config/", "XDG_CONFIG_HOME"}, {".local/state/", "XDG_STATE_HOME"}} {
+			if sub, ok := strings.CutPrefix(rest, x.dir); ok {
+				if v, ok := lookup(x.env); ok && filepath.IsAbs(v) {
+					add(filepath.Join(v, sub))
+				}
+			}
+		}
+	}
+	for _, d := range DefaultHidden {
+		if !shown[d] {
+			expand(d)
+		}
+	}
+	for _, h := range hide {
+		if err := ValidPath(h); err != nil {
+			return nil, err
+		}
+		expand(h)
+	}
+	return out, nil
+}
