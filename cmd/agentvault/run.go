@@ -347,7 +347,9 @@ func (r *runner) serveAndLaunch(ctx context.Context, env []string) (int, error) 
 		Placeholders: placeholders,
 		Remove:       append(r.resolved.Consumed(), remove...),
 	})
-	r.banner(addr.String())
+	if err := r.banner(addr.String(), childEnv, placeholders); err != nil {
+		return 0, err
+	}
 	r.childUp.Store(true)
 	status, err := launcher.Run(ctx, launcher.Cmd{Argv: r.opts.argv, Env: childEnv})
 	if err != nil {
@@ -388,9 +390,27 @@ func (r *runner) warnOnce(msg string) {
 	}
 }
 
-func (r *runner) banner(addr string) {
+// banner tells the user, before the child starts, what the session
+// protects, and names (never the values of) the credential-like variables the
+// child would get as they are. Zero-config mode under --strict refuses to
+// start instead (exit 78): agentvault guessed what to protect, and the user
+// asked for an untrusted agent's settings; a config file is the user's own
+// choice of what to protect, so there it stays a warning. The warning is
+// also kept for the summary, which CI reads more than the banner.
+func (r *runner) banner(addr string, childEnv []string, placeholders map[string]string) error {
+	unprotected := strings.Join(session.UnprotectedCredentials(childEnv, func(name string) bool {
+		_, ok := placeholders[name]
+		return ok
+	}), ", ")
+	const how = "protect each with a credential in a config file (secret: env:NAME and the hosts it is for; see agentvault init), or unset it (env -u NAME agentvault run ...)"
+	if unprotected != "" && r.cfg.ZeroConfig && r.opts.strict {
+		return fail(exitConfig, "agentvault: --strict: refusing to start: credential-like variables would reach the command unprotected: %s; %s", unprotected, how)
+	}
+	if unprotected != "" {
+		r.warn("credential-like variables reached the command unprotected: " + unprotected)
+	}
 	if r.opts.quiet {
-		return
+		return nil
 	}
 	names := make([]string, 0, len(r.resolved.Credentials))
 	for _, c := range r.resolved.Credentials {
@@ -405,6 +425,10 @@ func (r *runner) banner(addr string) {
 		list = strings.Join(names, ", ")
 	}
 	fmt.Fprintf(r.stderr, "agentvault: session %s (%s), credentials: %s, proxy %s\n", r.id, mode, list, addr)
+	if unprotected != "" {
+		fmt.Fprintf(r.stderr, "agentvault: warning: credential-like variables reach the command unprotected: %s; %s\n", unprotected, how)
+	}
+	return nil
 }
 
 // finish closes the proxy and the audit log and prints the summary.
