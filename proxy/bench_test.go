@@ -6,11 +6,13 @@ import (
 	"net/http"
 	"strings"
 	"testing"
+
+	"github.com/agentvault/agentvault/internal/testsupport"
 )
 
 // The proxy's cost is measured against a direct connection in the same run:
 // go test -bench . -run XXX ./proxy/ reports both; compare their ns/op.
-func benchUpstream(b *testing.B) (*testCA, string) {
+func benchUpstream(b *testing.B) (*testsupport.CA, string) {
 	up := newTestCA(b, "upstream")
 	payload := strings.Repeat("x", 1024)
 	srv, _ := upstream(b, up, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -37,7 +39,7 @@ func runGets(b *testing.B, c *http.Client, url string) {
 
 func BenchmarkDirectGET(b *testing.B) {
 	up, addr := benchUpstream(b)
-	c := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: up.pool, ServerName: "api.example.test"}}}
+	c := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: up.Pool, ServerName: "api.example.test"}}}
 	runGets(b, c, "https://"+addr+"/")
 }
 
@@ -51,5 +53,5 @@ func BenchmarkProxyInjectGET(b *testing.B) {
 func BenchmarkProxyTunnelGET(b *testing.B) {
 	up, addr := benchUpstream(b)
 	h := startProxy(b, up, nil, Egress{}, map[string]string{"api.example.test:443": addr})
-	runGets(b, h.client(testPassword, up.pool), "https://api.example.test/")
+	runGets(b, h.client(testPassword, up.Pool), "https://api.example.test/")
 }

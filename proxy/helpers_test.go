@@ -1,13 +1,8 @@
 package proxy
 
 import (
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
-	"crypto/x509/pkix"
-	"math/big"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -15,57 +10,28 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/agentvault/agentvault/internal/testsupport"
 )
 
-// testCA is a throwaway CA for the upstream servers and the session.
-type testCA struct {
-	cert *x509.Certificate
-	key  *ecdsa.PrivateKey
-	pool *x509.CertPool
+// newTestCA is a throwaway CA for the upstream servers and the session.
+func newTestCA(t testing.TB, name string) *testsupport.CA {
+	t.Helper()
+	ca, err := testsupport.NewCA(name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ca
 }
 
-func newTestCA(t testing.TB, name string) *testCA {
+// issueLeaf is ca's server certificate for hosts.
+func issueLeaf(t testing.TB, ca *testsupport.CA, hosts ...string) tls.Certificate {
 	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	c, err := ca.Leaf(hosts...)
 	if err != nil {
 		t.Fatal(err)
 	}
-	tmpl := &x509.Certificate{
-		SerialNumber:          big.NewInt(time.Now().UnixNano()),
-		Subject:               pkix.Name{CommonName: name},
-		NotBefore:             time.Now().Add(-time.Hour),
-		NotAfter:              time.Now().Add(24 * time.Hour),
-		IsCA:                  true,
-		BasicConstraintsValid: true,
-		KeyUsage:              x509.KeyUsageCertSign | x509.KeyUsageDigitalSignature,
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cert, _ := x509.ParseCertificate(der)
-	pool := x509.NewCertPool()
-	pool.AddCert(cert)
-	return &testCA{cert: cert, key: key, pool: pool}
-}
-
-func (ca *testCA) leaf(t testing.TB, hosts ...string) tls.Certificate {
-	t.Helper()
-	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	tmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(time.Now().UnixNano()),
-		Subject:      pkix.Name{CommonName: hosts[0]},
-		DNSNames:     hosts,
-		NotBefore:    time.Now().Add(-time.Hour),
-		NotAfter:     time.Now().Add(time.Hour),
-		KeyUsage:     x509.KeyUsageDigitalSignature,
-		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca.cert, &key.PublicKey, ca.key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key}
+	return c
 }
 
 // seen is what an upstream received.
@@ -87,14 +53,14 @@ func (s *seen) all() []*http.Request {
 }
 
 // upstream starts an HTTPS server for the given names on 127.0.0.1.
-func upstream(t testing.TB, ca *testCA, h http.Handler, hosts ...string) (*httptest.Server, *seen) {
+func upstream(t testing.TB, ca *testsupport.CA, h http.Handler, hosts ...string) (*httptest.Server, *seen) {
 	t.Helper()
 	s := &seen{}
 	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		s.add(r.Clone(r.Context()))
 		h.ServeHTTP(w, r)
 	}))
-	srv.TLS = &tls.Config{Certificates: []tls.Certificate{ca.leaf(t, hosts...)}}
+	srv.TLS = &tls.Config{Certificates: []tls.Certificate{issueLeaf(t, ca, hosts...)}}
 	srv.StartTLS()
 	t.Cleanup(srv.Close)
 	return srv, s
@@ -103,7 +69,7 @@ func upstream(t testing.TB, ca *testCA, h http.Handler, hosts ...string) (*httpt
 type harness struct {
 	p       *Proxy
 	addr    string
-	session *testCA
+	session *testsupport.CA
 	mu      sync.Mutex
 	records []Record
 }
@@ -131,16 +97,16 @@ func (h *harness) waitRecords(t testing.TB, n int) []Record {
 
 const testPassword = "pw-test-123"
 
-func startProxy(t testing.TB, up *testCA, creds []*Credential, eg Egress, connectTo map[string]string, opts ...func(*Proxy)) *harness {
+func startProxy(t testing.TB, up *testsupport.CA, creds []*Credential, eg Egress, connectTo map[string]string, opts ...func(*Proxy)) *harness {
 	t.Helper()
 	h := &harness{session: newTestCA(t, "session")}
 	h.p = &Proxy{
 		Password:    testPassword,
-		CA:          h.session.cert,
-		CAKey:       h.session.key,
+		CA:          h.session.Cert,
+		CAKey:       h.session.Key,
 		Credentials: creds,
 		Egress:      eg,
-		RootCAs:     up.pool,
+		RootCAs:     up.Pool,
 		ConnectTo:   connectTo,
 		Record: func(r Record) {
 			h.mu.Lock()
@@ -163,10 +129,10 @@ func startProxy(t testing.TB, up *testCA, creds []*Credential, eg Egress, connec
 // client returns an HTTP client that uses the proxy with the given password
 // and trusts the session CA (and the upstream CA, for tunnels).
 func (h *harness) client(password string, extra *x509.CertPool) *http.Client {
-	pool := h.session.pool.Clone()
+	pool := h.session.Pool.Clone()
 	if extra != nil {
 		pool = extra.Clone()
-		pool.AddCert(h.session.cert)
+		pool.AddCert(h.session.Cert)
 	}
 	pu := &url.URL{Scheme: "http", Host: h.addr}
 	if password != "" {

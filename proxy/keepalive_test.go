@@ -45,7 +45,7 @@ func TestStreamedResponsesKeepTheConnection(t *testing.T) {
 	var handshakes atomic.Int32
 	c := h.client(testPassword, nil)
 	tr := c.Transport.(*http.Transport)
-	tr.TLSClientConfig = &tls.Config{RootCAs: h.session.pool, VerifyConnection: func(tls.ConnectionState) error {
+	tr.TLSClientConfig = &tls.Config{RootCAs: h.session.Pool, VerifyConnection: func(tls.ConnectionState) error {
 		handshakes.Add(1)
 		return nil
 	}}

@@ -47,7 +47,7 @@ func TestMITMLeaf(t *testing.T) {
 		if err := leaf.VerifyHostname("api.example.test"); err != nil {
 			t.Errorf("sni %q: leaf %v", sni, err)
 		}
-		if err := leaf.CheckSignatureFrom(h.session.cert); err != nil {
+		if err := leaf.CheckSignatureFrom(h.session.Cert); err != nil {
 			t.Errorf("leaf not from the session CA: %v", err)
 		}
 		tc.Close()

@@ -117,7 +117,7 @@ func rawMITMRequest(t *testing.T, h *harness, target, raw string) *http.Response
 		t.Fatalf("CONNECT: %v %v", res, err)
 	}
 	host, _, _ := net.SplitHostPort(target)
-	tc := tls.Client(c, &tls.Config{ServerName: host, RootCAs: h.session.pool})
+	tc := tls.Client(c, &tls.Config{ServerName: host, RootCAs: h.session.Pool})
 	if err := tc.Handshake(); err != nil {
 		t.Fatal(err)
 	}

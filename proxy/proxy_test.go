@@ -224,8 +224,8 @@ func TestTunnelForUncredentialedHost(t *testing.T) {
 	srv, got := upstream(t, up, echoHandler(), "free.example.test")
 	h := startProxy(t, up, nil, Egress{}, map[string]string{"free.example.test:443": hostPortOf(srv)})
 	// A tunnel is not MITM'd: the client sees the upstream's own certificate.
-	c := h.client(testPassword, up.pool)
-	c.Transport.(*http.Transport).TLSClientConfig.RootCAs = up.pool
+	c := h.client(testPassword, up.Pool)
+	c.Transport.(*http.Transport).TLSClientConfig.RootCAs = up.Pool
 	res, err := c.Get("https://free.example.test/x")
 	if err != nil {
 		t.Fatal(err)
@@ -359,8 +359,8 @@ func TestClientHandshakeFailureRecorded(t *testing.T) {
 	cred := &Credential{Name: "api", Hosts: []string{"api.example.test"}, Inject: []Injection{{Type: "bearer"}}, Secret: staticSecret(secret)}
 	h := startProxy(t, up, []*Credential{cred}, Egress{}, map[string]string{"api.example.test:443": hostPortOf(srv)})
 	// Trusts only the upstream's CA, not the session CA.
-	c := h.client(testPassword, up.pool)
-	c.Transport.(*http.Transport).TLSClientConfig.RootCAs = up.pool
+	c := h.client(testPassword, up.Pool)
+	c.Transport.(*http.Transport).TLSClientConfig.RootCAs = up.Pool
 	if _, err := c.Get("https://api.example.test/"); err == nil {
 		t.Fatal("a client that does not trust the session CA got through")
 	}

@@ -16,7 +16,7 @@ import (
 // hand it to the agent, whatever way the response is written back.
 func TestReasonPhraseNotReflected(t *testing.T) {
 	up := newTestCA(t, "upstream")
-	ln, err := tls.Listen("tcp", "127.0.0.1:0", &tls.Config{Certificates: []tls.Certificate{up.leaf(t, "api.example.test")}})
+	ln, err := tls.Listen("tcp", "127.0.0.1:0", &tls.Config{Certificates: []tls.Certificate{issueLeaf(t, up, "api.example.test")}})
 	if err != nil {
 		t.Fatal(err)
 	}

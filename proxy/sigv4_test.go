@@ -4,21 +4,16 @@ import (
 	"bufio"
 	"bytes"
 	"context"
-	"crypto/hmac"
 	"crypto/sha256"
 	"crypto/tls"
 	"crypto/x509"
-	"encoding/base64"
-	"encoding/binary"
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"hash/crc32"
 	"io"
 	"net"
 	"net/http"
 	"net/http/httptest"
-	"net/url"
 	"regexp"
 	"strconv"
 	"strings"
@@ -26,6 +21,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/agentvault/agentvault/internal/testsupport"
 	"github.com/aws/aws-sdk-go-v2/aws"
 	v4 "github.com/aws/aws-sdk-go-v2/aws/signer/v4"
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
@@ -52,8 +48,8 @@ func sha256Hex(b []byte) string {
 // ---- the upstream: an HTTPS server that checks signatures itself ----
 
 // sigv4Upstream verifies every request's SigV4 signature against the real
-// credentials by signing the received request again with the SDK's signer;
-// it answers 403 with the reason when the signature does not match.
+// credentials (testsupport.VerifySigV4); it answers 403 with the reason when
+// the signature does not match.
 type sigv4Upstream struct {
 	srv   *httptest.Server
 	creds aws.Credentials
@@ -79,13 +75,13 @@ func (u *sigv4Upstream) serve(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "reading body: "+err.Error(), http.StatusBadRequest)
 		return
 	}
-	payload, err := verifySigV4(r, body, u.creds)
+	res, err := testsupport.VerifySigV4(r, body, u.creds)
 	if err != nil {
 		http.Error(w, "signature check failed: "+err.Error(), http.StatusForbidden)
 		return
 	}
 	u.mu.Lock()
-	u.payloads = append(u.payloads, payload)
+	u.payloads = append(u.payloads, res.Payload)
 	h := r.Header.Clone()
 	h.Set("Host", r.Host) // for the tests: the Host the upstream saw
 	u.headers = append(u.headers, h)
@@ -120,262 +116,6 @@ func (u *sigv4Upstream) transport() *http.Transport {
 		},
 		TLSClientConfig: &tls.Config{RootCAs: pool, ServerName: "example.com"},
 	}
-}
-
-var (
-	authCredRE   = regexp.MustCompile(`Credential=([^,]+)`)
-	authSignedRE = regexp.MustCompile(`SignedHeaders=([^,]+)`)
-)
-
-// verifySigV4 checks r's signature (header or presigned) and returns the
-// payload the signature covers (decoded from aws-chunked when streamed).
-func verifySigV4(r *http.Request, body []byte, creds aws.Credentials) ([]byte, error) {
-	if r.URL.Query().Get("X-Amz-Signature") != "" {
-		return body, verifyPresigned(r, creds)
-	}
-	auth := r.Header.Get("Authorization")
-	cm, sm := authCredRE.FindStringSubmatch(auth), authSignedRE.FindStringSubmatch(auth)
-	if cm == nil || sm == nil {
-		return nil, fmt.Errorf("no SigV4 Authorization header: %q", auth)
-	}
-	cred := strings.Split(cm[1], "/")
-	if len(cred) != 5 || cred[4] != "aws4_request" {
-		return nil, fmt.Errorf("bad credential %q", cm[1])
-	}
-	if cred[0] != creds.AccessKeyID {
-		return nil, fmt.Errorf("signed with access key %q, not the real one", cred[0])
-	}
-	region, service := cred[2], cred[3]
-	signed := strings.Split(sm[1], ";")
-	has := func(n string) bool {
-		for _, s := range signed {
-			if s == n {
-				return true
-			}
-		}
-		return false
-	}
-	tok := r.Header.Values("X-Amz-Security-Token")
-	switch {
-	case creds.SessionToken == "" && len(tok) > 0:
-		return nil, errors.New("a session token was sent with credentials that have none")
-	case creds.SessionToken != "" && (len(tok) != 1 || tok[0] != creds.SessionToken || !has("x-amz-security-token")):
-		return nil, errors.New("the real session token is missing or unsigned")
-	}
-	t, err := time.Parse(amzDateFormat, r.Header.Get("X-Amz-Date"))
-	if err != nil {
-		return nil, fmt.Errorf("bad X-Amz-Date: %v", err)
-	}
-
-	vreq := &http.Request{
-		Method: r.Method,
-		URL:    &url.URL{Scheme: "https", Host: r.Host, Path: r.URL.Path, RawPath: r.URL.RawPath, RawQuery: r.URL.RawQuery},
-		Host:   r.Host,
-		Header: http.Header{},
-	}
-	if has("content-length") {
-		vreq.ContentLength = r.ContentLength
-	}
-	for _, n := range signed {
-		if n == "host" || n == "content-length" {
-			continue
-		}
-		vs := r.Header.Values(n)
-		if len(vs) == 0 {
-			return nil, fmt.Errorf("signed header %s did not arrive", n)
-		}
-		vreq.Header[http.CanonicalHeaderKey(n)] = vs
-	}
-	hash := r.Header.Get("X-Amz-Content-Sha256")
-	payload := body
-	switch hash {
-	case "":
-		hash = sha256Hex(body)
-	case unsignedPayload:
-	case streamingUnsignedTrail:
-		if payload, err = decodeChunked(body, nil); err != nil {
-			return nil, err
-		}
-	case streamingSigned, streamingSignedTrail:
-		// Chunk checks need the seed, which is the signature checked below.
-	default:
-		if hash != sha256Hex(body) {
-			return nil, errors.New("X-Amz-Content-Sha256 does not match the body")
-		}
-	}
-	if err := v4.NewSigner().SignHTTP(context.Background(), creds, vreq, hash, service, region, t,
-		func(o *v4.SignerOptions) { o.DisableURIPathEscaping = service == "s3" }); err != nil {
-		return nil, err
-	}
-	if got := vreq.Header.Get("Authorization"); got != auth {
-		return nil, fmt.Errorf("signature mismatch:\n got  %s\n want %s", auth, got)
-	}
-	if hash == streamingSigned || hash == streamingSignedTrail {
-		seed, _ := hex.DecodeString(auth[len(auth)-64:])
-		cv := &chunkVerifier{
-			stream: v4.NewStreamSigner(creds, service, region, seed),
-			t:      t, creds: creds, region: region, service: service, prev: seed,
-		}
-		return decodeChunked(body, cv)
-	}
-	return payload, nil
-}
-
-func verifyPresigned(r *http.Request, creds aws.Credentials) error {
-	q := r.URL.Query()
-	cred := strings.Split(q.Get("X-Amz-Credential"), "/")
-	if len(cred) != 5 || cred[0] != creds.AccessKeyID {
-		return fmt.Errorf("presigned with credential %q, not the real key", q.Get("X-Amz-Credential"))
-	}
-	if q.Get("X-Amz-Security-Token") != creds.SessionToken {
-		return errors.New("presigned URL has the wrong session token")
-	}
-	t, err := time.Parse(amzDateFormat, q.Get("X-Amz-Date"))
-	if err != nil {
-		return err
-	}
-	got := q.Get("X-Amz-Signature")
-	for _, p := range presignParams {
-		q.Del(p)
-	}
-	vreq := &http.Request{
-		Method: r.Method,
-		URL:    &url.URL{Scheme: "https", Host: r.Host, Path: r.URL.Path, RawPath: r.URL.RawPath, RawQuery: q.Encode()},
-		Host:   r.Host,
-		Header: http.Header{},
-	}
-	for _, n := range strings.Split(r.URL.Query().Get("X-Amz-SignedHeaders"), ";") {
-		if n != "host" {
-			vreq.Header[http.CanonicalHeaderKey(n)] = r.Header.Values(n)
-		}
-	}
-	hash := emptySHA256
-	if cred[3] == "s3" {
-		hash = unsignedPayload
-	}
-	signedURL, _, err := v4.NewSigner().PresignHTTP(context.Background(), creds, vreq, hash, cred[3], cred[2], t,
-		func(o *v4.SignerOptions) { o.DisableHeaderHoisting, o.DisableURIPathEscaping = true, cred[3] == "s3" })
-	if err != nil {
-		return err
-	}
-	su, _ := url.Parse(signedURL)
-	if want := su.Query().Get("X-Amz-Signature"); want != got {
-		return fmt.Errorf("presigned signature mismatch: got %s want %s", got, want)
-	}
-	return nil
-}
-
-// chunkVerifier checks aws-chunked signatures: payload chunks with the SDK's
-// stream signer, the trailer by hand (the SDK has no trailer signer).
-type chunkVerifier struct {
-	stream          *v4.StreamSigner
-	t               time.Time
-	creds           aws.Credentials
-	region, service string
-	prev            []byte
-}
-
-func (cv *chunkVerifier) chunk(data []byte, sig string) error {
-	want, err := cv.stream.GetSignature(context.Background(), nil, data, cv.t)
-	if err != nil {
-		return err
-	}
-	cv.prev = want
-	if hex.EncodeToString(want) != sig {
-		return fmt.Errorf("chunk signature mismatch for a %d-byte chunk", len(data))
-	}
-	return nil
-}
-
-func (cv *chunkVerifier) trailer(canonical, sig string) error {
-	mac := func(k []byte, s string) []byte { h := hmac.New(sha256.New, k); h.Write([]byte(s)); return h.Sum(nil) }
-	day := cv.t.UTC().Format("20060102")
-	key := mac(mac(mac(mac([]byte("AWS4"+cv.creds.SecretAccessKey), day), cv.region), cv.service), "aws4_request")
-	sts := strings.Join([]string{"AWS4-HMAC-SHA256-TRAILER", cv.t.UTC().Format(amzDateFormat),
-		day + "/" + cv.region + "/" + cv.service + "/aws4_request", hex.EncodeToString(cv.prev), sha256Hex([]byte(canonical))}, "\n")
-	if hex.EncodeToString(mac(key, sts)) != sig {
-		return errors.New("trailer signature mismatch")
-	}
-	return nil
-}
-
-// decodeChunked decodes an aws-chunked body, checking chunk and trailer
-// signatures when cv is set and the CRC32 checksum trailer when present.
-func decodeChunked(body []byte, cv *chunkVerifier) ([]byte, error) {
-	br := bufio.NewReader(bytes.NewReader(body))
-	readLine := func() (string, error) {
-		l, err := br.ReadString('\n')
-		if err != nil || !strings.HasSuffix(l, "\r\n") {
-			return "", fmt.Errorf("bad aws-chunked line %q", l)
-		}
-		return strings.TrimSuffix(l, "\r\n"), nil
-	}
-	var payload []byte
-	for {
-		l, err := readLine()
-		if err != nil {
-			return nil, err
-		}
-		sizeTok, ext, _ := strings.Cut(l, ";")
-		size, err := strconv.ParseInt(sizeTok, 16, 64)
-		if err != nil {
-			return nil, fmt.Errorf("bad chunk size in %q", l)
-		}
-		data := make([]byte, size)
-		if _, err := io.ReadFull(br, data); err != nil {
-			return nil, err
-		}
-		if cv != nil {
-			sig, ok := strings.CutPrefix(ext, "chunk-signature=")
-			if !ok {
-				return nil, errors.New("chunk without signature")
-			}
-			if err := cv.chunk(data, sig); err != nil {
-				return nil, err
-			}
-		}
-		payload = append(payload, data...)
-		if size == 0 {
-			break
-		}
-		if l, err := readLine(); err != nil || l != "" {
-			return nil, errors.New("chunk data not followed by CRLF")
-		}
-	}
-	var canonical string
-	for {
-		l, err := readLine()
-		if err != nil {
-			return nil, err
-		}
-		if l == "" {
-			break
-		}
-		name, value, _ := strings.Cut(l, ":")
-		if name == "x-amz-trailer-signature" {
-			if cv == nil {
-				return nil, errors.New("trailer signature in an unsigned stream")
-			}
-			if err := cv.trailer(canonical, value); err != nil {
-				return nil, err
-			}
-			continue
-		}
-		canonical += name + ":" + value + "\n"
-		if name == "x-amz-checksum-crc32" && value != crc32Base64(payload) {
-			return nil, errors.New("checksum trailer does not match the payload")
-		}
-	}
-	if rest, _ := io.ReadAll(br); len(rest) > 0 {
-		return nil, fmt.Errorf("%d bytes after the end of the aws-chunked body", len(rest))
-	}
-	return payload, nil
-}
-
-func crc32Base64(b []byte) string {
-	var s [4]byte
-	binary.BigEndian.PutUint32(s[:], crc32.ChecksumIEEE(b))
-	return base64.StdEncoding.EncodeToString(s[:])
 }
 
 // ---- the client side: requests signed with dummy keys ----
@@ -482,7 +222,7 @@ func encodeChunked(payload []byte, size int, mode string, sign func([]byte) stri
 	}
 	emit(nil)
 	if mode != "signed" {
-		b.WriteString("x-amz-checksum-crc32:" + crc32Base64(payload) + "\r\n")
+		b.WriteString("x-amz-checksum-crc32:" + testsupport.CRC32Base64(payload) + "\r\n")
 		if mode == "signed-trailer" {
 			b.WriteString("x-amz-trailer-signature:" + strings.Repeat("0", 64) + "\r\n")
 		}

@@ -90,7 +90,7 @@ func TestInvokingEnvironmentProxyIsUsed(t *testing.T) {
 	}{{"https://api.example.test/x", false}, {"https://free.example.test/y", true}} {
 		c := h.client(testPassword, nil)
 		if tc.roots {
-			c.Transport.(*http.Transport).TLSClientConfig.RootCAs = up.pool
+			c.Transport.(*http.Transport).TLSClientConfig.RootCAs = up.Pool
 		}
 		res, err := c.Get(tc.url)
 		if err != nil {

@@ -17,6 +17,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/agentvault/agentvault/internal/testsupport"
 )
 
 // The test side of a WebSocket is written here by hand, independently of
@@ -175,7 +177,7 @@ func masked(f tFrame) tFrame { f.masked, f.mask = true, clientMask; return f }
 // wsUpstream is a scripted WebSocket server: it answers the handshake with a
 // 101 (plus extra headers; ":reason" sets the reason phrase) and hands the connection to script. done closes
 // when script returns; the handshakes it received are in seen.
-func wsUpstream(t *testing.T, ca *testCA, useTLS bool, extra http.Header, script func(p *wsPeer)) (srv *httptest.Server, hs *seen, done chan struct{}) {
+func wsUpstream(t *testing.T, ca *testsupport.CA, useTLS bool, extra http.Header, script func(p *wsPeer)) (srv *httptest.Server, hs *seen, done chan struct{}) {
 	t.Helper()
 	done = make(chan struct{})
 	hs = &seen{}
@@ -209,7 +211,7 @@ func wsUpstream(t *testing.T, ca *testCA, useTLS bool, extra http.Header, script
 	})
 	srv = httptest.NewUnstartedServer(h)
 	if useTLS {
-		srv.TLS = &tls.Config{Certificates: []tls.Certificate{ca.leaf(t, "api.example.test")}}
+		srv.TLS = &tls.Config{Certificates: []tls.Certificate{issueLeaf(t, ca, "api.example.test")}}
 		srv.StartTLS()
 	} else {
 		srv.Start()
@@ -221,7 +223,7 @@ func wsUpstream(t *testing.T, ca *testCA, useTLS bool, extra http.Header, script
 // wsProxy starts a proxy with two credentials: "api" (bearer on
 // api.example.test) and "other" (bound to other.example.test), mapping
 // api.example.test:443 and plain.example.test:80 to srv.
-func wsProxy(t *testing.T, ca *testCA, srv *httptest.Server, g Guard) *harness {
+func wsProxy(t *testing.T, ca *testsupport.CA, srv *httptest.Server, g Guard) *harness {
 	t.Helper()
 	creds := []*Credential{
 		{Name: "api", Placeholder: wsPH, Hosts: []string{"api.example.test"}, Inject: []Injection{{Type: "bearer"}}, Secret: staticSecret(secret)},
@@ -251,7 +253,7 @@ func dialWS(t *testing.T, h *harness, useTLS bool, hdr http.Header) (*wsPeer, *h
 		if err != nil || res.StatusCode != 200 {
 			t.Fatalf("CONNECT: %v %v", res, err)
 		}
-		tc := tls.Client(c, &tls.Config{ServerName: "api.example.test", RootCAs: h.session.pool, NextProtos: []string{"http/1.1"}})
+		tc := tls.Client(c, &tls.Config{ServerName: "api.example.test", RootCAs: h.session.Pool, NextProtos: []string{"http/1.1"}})
 		conn, br = tc, bufio.NewReader(tc)
 		head = "GET /ws HTTP/1.1\r\nHost: api.example.test\r\n"
 	} else {
