@@ -49,6 +49,7 @@ type Config struct {
 	Egress      Egress
 	Guard       Guard
 	Audit       AuditConfig
+	Isolate     Isolate
 }
 
 // BackendConfig is one entry under backends:. Its type-specific options are

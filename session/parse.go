@@ -6,7 +6,7 @@ import (
 	"gopkg.in/yaml.v3"
 )
 
-var topKeys = []string{"version", "backends", "credentials", "egress", "guard", "audit"}
+var topKeys = []string{"version", "backends", "credentials", "egress", "guard", "audit", "isolate"}
 
 // Parse reads and validates agentvault.yaml. file is used in error messages
 // and Config.File. Every problem is a *ConfigError with a position.
@@ -68,6 +68,7 @@ func (p *parser) root(n *yaml.Node) error {
 		{"egress", p.egress},
 		{"guard", p.guard},
 		{"audit", p.audit},
+		{"isolate", p.isolate},
 	}
 	for _, s := range steps {
 		if v, ok := sections[s.key]; ok && !isNull(v) {

@@ -53,6 +53,7 @@ func checkCommand() *cli.Command {
 			if len(results) == 0 {
 				fmt.Fprintln(c.App.Writer, "no credentials configured")
 			}
+			fmt.Fprintf(c.App.Writer, "isolation (--isolate): %s\n", isolationStatus())
 			if failed > 0 {
 				return fail(exitUnavailable, "agentvault: %d of %d credentials could not be resolved", failed, len(results))
 			}

@@ -23,6 +23,7 @@ import (
 	"github.com/agentvault/agentvault/backends"
 	"github.com/agentvault/agentvault/ca"
 	"github.com/agentvault/agentvault/launcher"
+	"github.com/agentvault/agentvault/launcher/isolate"
 	"github.com/agentvault/agentvault/proxy"
 	"github.com/agentvault/agentvault/redact"
 	"github.com/agentvault/agentvault/session"
@@ -44,6 +45,7 @@ func runCommand() *cli.Command {
 			&cli.StringSliceFlag{Name: "upstream-ca", Usage: "extra PEM roots the proxy trusts for upstream TLS (repeatable)"},
 			&cli.StringSliceFlag{Name: "connect-to", Usage: "HOST:PORT:ADDR:PORT2: dial ADDR:PORT2 for HOST:PORT, still verifying TLS for HOST (repeatable)"},
 			&cli.StringFlag{Name: "listen", Value: "127.0.0.1:0", Usage: "proxy listen `ADDR` (loopback only)"},
+			&cli.BoolFlag{Name: "isolate", EnvVars: []string{"AGENTVAULT_ISOLATE"}, Usage: "Linux: run the command in its own namespaces, reaching only the proxy (see docs/isolation.md)"},
 			&cli.BoolFlag{Name: "quiet", Aliases: []string{"q"}, Usage: "no banner, no summary"},
 		},
 		Action: func(c *cli.Context) error {
@@ -63,6 +65,7 @@ type runOptions struct {
 	upstreamCAs []string
 	connectTo   map[string]string
 	listen      string
+	isolate     bool
 	quiet       bool
 	argv        []string
 }
@@ -77,6 +80,7 @@ func parseRunOptions(c *cli.Context) (*runOptions, error) {
 		upstreamCAs: c.StringSlice("upstream-ca"),
 		connectTo:   map[string]string{},
 		listen:      c.String("listen"),
+		isolate:     c.Bool("isolate"),
 		quiet:       c.Bool("quiet"),
 		argv:        c.Args().Slice(),
 	}
@@ -147,6 +151,7 @@ type runner struct {
 	notes    []string
 	childUp  atomic.Bool
 	lives    map[string]*session.Live
+	sandbox  *isolate.Sandbox // nil unless --isolate
 	// redactor masks every secret value (current and rotated-out, in every
 	// encoding) and placeholder in what agentvault prints; the proxy shares it.
 	redactor redact.Redactor
@@ -183,6 +188,12 @@ func (r *runner) run(ctx context.Context) error {
 	env := os.Environ()
 	if _, err := launcher.Resolve(r.opts.argv[0], env); err != nil {
 		return startFailure(err)
+	}
+	if r.opts.isolate || cfg.Isolate.Enabled {
+		if err := r.startSandbox(cwd, home); err != nil {
+			return err
+		}
+		defer r.sandbox.Close()
 	}
 
 	r.resolved, err = session.Resolve(ctx, cfg, backends.Open, os.LookupEnv)
@@ -331,6 +342,11 @@ func (r *runner) serveAndLaunch(ctx context.Context, env []string) (int, error) 
 		return 0, fail(exitSoftware, "agentvault: proxy: %v", err)
 	}
 	defer r.prx.Close()
+	if r.sandbox != nil {
+		if err := r.serveInSandbox(addr); err != nil {
+			return 0, err
+		}
+	}
 	proxyURL := fmt.Sprintf("http://agentvault:%s@%s", password, addr.String())
 
 	placeholders, remove, err := childCredentialEnv(creds)
@@ -351,7 +367,11 @@ func (r *runner) serveAndLaunch(ctx context.Context, env []string) (int, error) 
 		return 0, err
 	}
 	r.childUp.Store(true)
-	status, err := launcher.Run(ctx, launcher.Cmd{Argv: r.opts.argv, Env: childEnv})
+	cmd := launcher.Cmd{Argv: r.opts.argv, Env: childEnv}
+	if r.sandbox != nil {
+		cmd.Sandbox = r.sandbox
+	}
+	status, err := launcher.Run(ctx, cmd)
 	if err != nil {
 		return status, startFailure(err)
 	}
