@@ -3,20 +3,17 @@ package backends
 import (
 	"context"
 	"encoding/pem"
-	"errors"
 	"fmt"
 	"io"
 	"log"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 
+	"github.com/agentvault/agentvault/internal/testsupport"
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
@@ -49,99 +46,18 @@ func isolateAWSEnv(t *testing.T) {
 	}
 }
 
-// findMotoServer looks where the machine image installs moto (docs/development/testing.md).
-func findMotoServer() string {
-	if p := os.Getenv("MOTO_SERVER"); p != "" {
-		return p
-	}
-	if p, err := exec.LookPath("moto_server"); err == nil {
-		return p
-	}
-	var roots []string
-	if out, err := exec.Command("pyenv", "root").Output(); err == nil {
-		roots = append(roots, strings.TrimSpace(string(out)))
-	}
-	if home, err := os.UserHomeDir(); err == nil {
-		roots = append(roots, filepath.Join(home, ".pyenv"))
-	}
-	for _, r := range roots {
-		for _, pat := range []string{"versions/3.11.7/bin/moto_server", "versions/*/bin/moto_server"} {
-			if m, _ := filepath.Glob(filepath.Join(r, pat)); len(m) > 0 {
-				return m[0]
-			}
-		}
-	}
-	if out, err := exec.Command("python3", "-c", "import moto, sys; print(sys.executable)").Output(); err == nil {
-		p := filepath.Join(filepath.Dir(strings.TrimSpace(string(out))), "moto_server")
-		if _, err := os.Stat(p); err == nil {
-			return p
-		}
-	}
-	return ""
-}
-
-func freePort(t *testing.T) int {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
-}
-
 // startMoto runs a real moto_server on a loopback port for the test and
 // returns its URL.
 func startMoto(t *testing.T) string {
 	t.Helper()
-	bin := findMotoServer()
+	bin := testsupport.MotoBinary()
 	if bin == "" {
 		if os.Getenv("CI") == "true" {
 			t.Fatal("moto_server not found (set MOTO_SERVER); it is required in CI")
 		}
 		t.Skip("moto_server not found; set MOTO_SERVER to run the AWS Secrets Manager tests")
 	}
-	var lastErr error
-	for attempt := 0; attempt < 3; attempt++ { // a port taken between probe and bind
-		port := freePort(t)
-		cmd := exec.Command(bin, "-H", "127.0.0.1", "-p", fmt.Sprint(port))
-		// A clean environment: the machine's proxy and CA variables are not
-		// the test's business, and moto needs none of them.
-		cmd.Env = []string{"PATH=" + filepath.Dir(bin) + ":/usr/bin:/bin", "HOME=" + t.TempDir(), "LANG=C.UTF-8"}
-		if err := cmd.Start(); err != nil {
-			t.Fatalf("starting %s: %v", bin, err)
-		}
-		exited := make(chan error, 1)
-		go func() { exited <- cmd.Wait() }()
-		url := fmt.Sprintf("http://127.0.0.1:%d", port)
-		deadline := time.Now().Add(20 * time.Second)
-		for time.Now().Before(deadline) {
-			select {
-			case err := <-exited:
-				lastErr = fmt.Errorf("moto_server exited early: %v", err)
-			default:
-				res, err := http.Get(url + "/moto-api/")
-				if err == nil {
-					res.Body.Close()
-					t.Cleanup(func() {
-						cmd.Process.Kill()
-						<-exited
-					})
-					return url
-				}
-				time.Sleep(100 * time.Millisecond)
-				continue
-			}
-			break
-		}
-		if lastErr == nil {
-			cmd.Process.Kill()
-			<-exited
-			lastErr = errors.New("moto_server did not answer within 20s")
-		}
-	}
-	t.Fatal(lastErr)
-	return ""
+	return testsupport.StartMoto(t, bin)
 }
 
 // motoAdmin is an SDK client that sets up secrets in moto.
@@ -250,7 +166,7 @@ func TestAWSSecretsManagerMoto(t *testing.T) {
 
 func TestAWSUnreachableEndpoint(t *testing.T) {
 	isolateAWSEnv(t)
-	endpoint := fmt.Sprintf("http://127.0.0.1:%d", freePort(t))
+	endpoint := fmt.Sprintf("http://127.0.0.1:%d", testsupport.FreePort(t))
 	b := openAWSForTest(t, "region: us-east-1\nendpoint: "+endpoint)
 	_, err := b.Resolve(context.Background(), "app/db#password")
 	if err == nil {

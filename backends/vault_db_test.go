@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/agentvault/agentvault/internal/testsupport"
 	vault "github.com/hashicorp/vault/api"
 )
 
@@ -51,7 +52,7 @@ func startPostgres(t *testing.T) *testPostgres {
 	uid, _ := strconv.Atoi(pgUser.Uid)
 	gid, _ := strconv.Atoi(pgUser.Gid)
 
-	p := &testPostgres{bin: filepath.Dir(initdbs[len(initdbs)-1]), port: vaultFreePort(t), superPW: "s3cr3t-super-" + strconv.Itoa(os.Getpid())}
+	p := &testPostgres{bin: filepath.Dir(initdbs[len(initdbs)-1]), port: testsupport.FreePort(t), superPW: "s3cr3t-super-" + strconv.Itoa(os.Getpid())}
 	// Not t.TempDir: its parents are private to root and postgres must reach it.
 	dir, err := os.MkdirTemp("", "agentvault-pg-")
 	if err != nil {

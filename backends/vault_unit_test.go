@@ -11,6 +11,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/agentvault/agentvault/internal/testsupport"
 )
 
 // Tests of the vault backend that need no server.
@@ -254,7 +256,7 @@ func TestVaultUserToken(t *testing.T) {
 
 // closedAddr is a loopback address nothing listens on.
 func closedAddr(t *testing.T) string {
-	return fmt.Sprintf("http://127.0.0.1:%d", vaultFreePort(t))
+	return fmt.Sprintf("http://127.0.0.1:%d", testsupport.FreePort(t))
 }
 
 func TestVaultUnreachable(t *testing.T) {
