@@ -99,8 +99,11 @@ func (c *ctl) send(m msg, fds ...int) error {
 		return err
 	}
 	// The descriptors went with the first byte; a short write is finished
-	// without them.
-	_, err = c.c.Write(buf[n:])
+	// without them. No empty write: on a socket whose peer has already
+	// answered and exited, even that fails with EPIPE.
+	if n < len(buf) {
+		_, err = c.c.Write(buf[n:])
+	}
 	return err
 }
 
