@@ -9,25 +9,17 @@ package e2e
 // Secrets Manager tests use it only as a secret store.
 
 import (
-	"bufio"
-	"bytes"
 	"context"
-	"crypto/hmac"
 	"crypto/rand"
-	"crypto/sha1"
 	"crypto/sha256"
 	"crypto/tls"
 	"encoding/base64"
-	"encoding/binary"
 	"encoding/hex"
 	"encoding/json"
-	"errors"
 	"fmt"
-	"hash/crc32"
 	"io"
 	"net"
 	"net/http"
-	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -38,8 +30,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/agentvault/agentvault/internal/testsupport"
 	"github.com/aws/aws-sdk-go-v2/aws"
-	v4 "github.com/aws/aws-sdk-go-v2/aws/signer/v4"
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 )
@@ -47,8 +39,6 @@ import (
 const (
 	awsStreamSigned      = "STREAMING-AWS4-HMAC-SHA256-PAYLOAD"
 	awsStreamSignedTrail = "STREAMING-AWS4-HMAC-SHA256-PAYLOAD-TRAILER"
-	awsStreamUnsignTrail = "STREAMING-UNSIGNED-PAYLOAD-TRAILER"
-	awsAmzDate           = "20060102T150405Z"
 	awsAccount           = "123456789012"
 	awsBucketHost        = "e2e-bucket.s3.us-east-1.amazonaws.com"
 )
@@ -278,7 +268,9 @@ func (u *awsUpstream) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	body, err := io.ReadAll(io.LimitReader(r.Body, 64<<20))
 	var payload []byte
 	if err == nil {
-		payload, err = awsVerify(r, body, u.creds, &rec)
+		var res testsupport.SigV4Result
+		res, err = testsupport.VerifySigV4(r, body, u.creds)
+		rec.Service, rec.Region, rec.Chunks, payload = res.Service, res.Region, res.Chunks, res.Payload
 	}
 	if err != nil {
 		rec.Err = err.Error()
@@ -338,324 +330,7 @@ func (u *awsUpstream) verified(t *testing.T, want int) []awsSeen {
 	return got
 }
 
-var (
-	awsCredRE   = regexp.MustCompile(`Credential=([^,]+)`)
-	awsSignedRE = regexp.MustCompile(`SignedHeaders=([^,]+)`)
-)
-
-// awsVerify checks r's SigV4 Authorization header against creds by signing
-// the received request again with the SDK's signer, chunk signatures and
-// the trailer included, and returns the payload the signature covers. Its
-// errors name no key.
-func awsVerify(r *http.Request, body []byte, creds aws.Credentials, rec *awsSeen) ([]byte, error) {
-	auth := r.Header.Get("Authorization")
-	cm, sm := awsCredRE.FindStringSubmatch(auth), awsSignedRE.FindStringSubmatch(auth)
-	if !strings.HasPrefix(auth, "AWS4-HMAC-SHA256 ") || cm == nil || sm == nil {
-		return nil, errors.New("no SigV4 Authorization header")
-	}
-	cred := strings.Split(cm[1], "/")
-	if len(cred) != 5 || cred[4] != "aws4_request" {
-		return nil, errors.New("bad credential scope")
-	}
-	if cred[0] != creds.AccessKeyID {
-		return nil, errors.New("signed with an access key id that is not the real one")
-	}
-	rec.Region, rec.Service = cred[2], cred[3]
-	signed := strings.Split(sm[1], ";")
-	has := func(n string) bool {
-		for _, s := range signed {
-			if s == n {
-				return true
-			}
-		}
-		return false
-	}
-	tok := r.Header.Values("X-Amz-Security-Token")
-	switch {
-	case creds.SessionToken == "" && len(tok) > 0:
-		return nil, errors.New("a session token was sent with keys that have none")
-	case creds.SessionToken != "" && (len(tok) != 1 || tok[0] != creds.SessionToken || !has("x-amz-security-token")):
-		return nil, errors.New("the real session token is missing or unsigned")
-	}
-	t, err := time.Parse(awsAmzDate, r.Header.Get("X-Amz-Date"))
-	if err != nil {
-		return nil, errors.New("bad X-Amz-Date")
-	}
-	if d := time.Since(t); d > 15*time.Minute || d < -15*time.Minute {
-		return nil, errors.New("X-Amz-Date is more than 15 minutes off")
-	}
-	if !has("host") {
-		return nil, errors.New("host is not signed")
-	}
-
-	vreq := &http.Request{
-		Method: r.Method,
-		URL:    &url.URL{Scheme: "https", Host: r.Host, Path: r.URL.Path, RawPath: r.URL.RawPath, RawQuery: r.URL.RawQuery},
-		Host:   r.Host,
-		Header: http.Header{},
-	}
-	if has("content-length") {
-		vreq.ContentLength = r.ContentLength
-	}
-	for _, n := range signed {
-		if n == "host" || n == "content-length" {
-			continue
-		}
-		vs := r.Header.Values(n)
-		if len(vs) == 0 {
-			return nil, fmt.Errorf("signed header %s did not arrive", n)
-		}
-		vreq.Header[http.CanonicalHeaderKey(n)] = vs
-	}
-	hash := r.Header.Get("X-Amz-Content-Sha256")
-	payload := body
-	switch hash {
-	case "":
-		s := sha256.Sum256(body)
-		hash = hex.EncodeToString(s[:])
-	case "UNSIGNED-PAYLOAD":
-	case awsStreamUnsignTrail:
-		if payload, err = awsDecodeChunked(body, nil, rec); err != nil {
-			return nil, err
-		}
-	case awsStreamSigned, awsStreamSignedTrail:
-		// Chunks chain from the seed, the signature checked just below.
-	default:
-		if s := sha256.Sum256(body); hash != hex.EncodeToString(s[:]) {
-			return nil, errors.New("X-Amz-Content-Sha256 does not match the body")
-		}
-	}
-	if err := v4.NewSigner().SignHTTP(context.Background(), creds, vreq, hash, rec.Service, rec.Region, t,
-		func(o *v4.SignerOptions) { o.DisableURIPathEscaping = rec.Service == "s3" }); err != nil {
-		return nil, err
-	}
-	want := vreq.Header.Get("Authorization")
-	if want != auth {
-		return nil, fmt.Errorf("signature mismatch (got ...%s, want ...%s)", auth[len(auth)-12:], want[len(want)-12:])
-	}
-	if hash == awsStreamSigned || hash == awsStreamSignedTrail {
-		seed, _ := hex.DecodeString(auth[len(auth)-64:])
-		cv := &awsChunkVerifier{stream: v4.NewStreamSigner(creds, rec.Service, rec.Region, seed),
-			t: t, creds: creds, region: rec.Region, service: rec.Service, prev: seed}
-		return awsDecodeChunked(body, cv, rec)
-	}
-	return payload, nil
-}
-
-// awsChunkVerifier checks aws-chunked signatures: chunks with the SDK's
-// stream signer, the trailer by hand (the SDK has no trailer signer).
-type awsChunkVerifier struct {
-	stream          *v4.StreamSigner
-	t               time.Time
-	creds           aws.Credentials
-	region, service string
-	prev            []byte
-}
-
-func (cv *awsChunkVerifier) chunk(data []byte, sig string) error {
-	want, err := cv.stream.GetSignature(context.Background(), nil, data, cv.t)
-	if err != nil {
-		return err
-	}
-	cv.prev = want
-	if hex.EncodeToString(want) != sig {
-		return fmt.Errorf("chunk signature mismatch for a %d-byte chunk", len(data))
-	}
-	return nil
-}
-
-func (cv *awsChunkVerifier) trailer(canonical, sig string) error {
-	mac := func(k []byte, s string) []byte { h := hmac.New(sha256.New, k); h.Write([]byte(s)); return h.Sum(nil) }
-	day := cv.t.UTC().Format("20060102")
-	key := mac(mac(mac(mac([]byte("AWS4"+cv.creds.SecretAccessKey), day), cv.region), cv.service), "aws4_request")
-	sum := sha256.Sum256([]byte(canonical))
-	sts := strings.Join([]string{"AWS4-HMAC-SHA256-TRAILER", cv.t.UTC().Format(awsAmzDate),
-		day + "/" + cv.region + "/" + cv.service + "/aws4_request", hex.EncodeToString(cv.prev), hex.EncodeToString(sum[:])}, "\n")
-	if hex.EncodeToString(mac(key, sts)) != sig {
-		return errors.New("trailer signature mismatch")
-	}
-	return nil
-}
-
-// awsDecodeChunked decodes an aws-chunked body, checking chunk and trailer
-// signatures when cv is set and any checksum trailer it knows.
-func awsDecodeChunked(body []byte, cv *awsChunkVerifier, rec *awsSeen) ([]byte, error) {
-	br := bufio.NewReader(bytes.NewReader(body))
-	readLine := func() (string, error) {
-		l, err := br.ReadString('\n')
-		if err != nil || !strings.HasSuffix(l, "\r\n") {
-			return "", fmt.Errorf("bad aws-chunked line %.80q", l)
-		}
-		return strings.TrimSuffix(l, "\r\n"), nil
-	}
-	var payload []byte
-	for {
-		l, err := readLine()
-		if err != nil {
-			return nil, err
-		}
-		sizeTok, ext, _ := strings.Cut(l, ";")
-		size, err := strconv.ParseInt(sizeTok, 16, 64)
-		if err != nil || size < 0 || size > 16<<20 {
-			return nil, fmt.Errorf("bad chunk size in %.80q", l)
-		}
-		data := make([]byte, size)
-		if _, err := io.ReadFull(br, data); err != nil {
-			return nil, err
-		}
-		if cv != nil {
-			sig, ok := strings.CutPrefix(ext, "chunk-signature=")
-			if !ok {
-				return nil, errors.New("chunk without signature")
-			}
-			if err := cv.chunk(data, sig); err != nil {
-				return nil, err
-			}
-			rec.Chunks++
-		}
-		payload = append(payload, data...)
-		if size == 0 {
-			break
-		}
-		if l, err := readLine(); err != nil || l != "" {
-			return nil, errors.New("chunk data not followed by CRLF")
-		}
-	}
-	var canonical string
-	for {
-		l, err := readLine()
-		if err != nil {
-			return nil, err
-		}
-		if l == "" {
-			break
-		}
-		name, value, _ := strings.Cut(l, ":")
-		if name == "x-amz-trailer-signature" {
-			if cv == nil {
-				return nil, errors.New("trailer signature in an unsigned stream")
-			}
-			if err := cv.trailer(canonical, value); err != nil {
-				return nil, err
-			}
-			continue
-		}
-		canonical += name + ":" + value + "\n"
-		if err := awsCheckChecksum(name, value, payload); err != nil {
-			return nil, err
-		}
-	}
-	if rest, _ := io.ReadAll(br); len(rest) > 0 {
-		return nil, fmt.Errorf("%d bytes after the end of the aws-chunked body", len(rest))
-	}
-	return payload, nil
-}
-
-// awsCheckChecksum verifies a flexible-checksum trailer; one it cannot
-// compute is an error, so that a new client default shows up here.
-func awsCheckChecksum(name, value string, payload []byte) error {
-	var sum []byte
-	switch name {
-	case "x-amz-checksum-crc32", "x-amz-checksum-crc32c":
-		tab := crc32.IEEETable
-		if name == "x-amz-checksum-crc32c" {
-			tab = crc32.MakeTable(crc32.Castagnoli)
-		}
-		sum = binary.BigEndian.AppendUint32(nil, crc32.Checksum(payload, tab))
-	case "x-amz-checksum-sha256":
-		s := sha256.Sum256(payload)
-		sum = s[:]
-	case "x-amz-checksum-sha1":
-		s := sha1.Sum(payload)
-		sum = s[:]
-	default:
-		return fmt.Errorf("trailer %s: the test upstream cannot check it", name)
-	}
-	if base64.StdEncoding.EncodeToString(sum) != value {
-		return fmt.Errorf("trailer %s does not match the payload", name)
-	}
-	return nil
-}
-
 // ---- tests ----
-
-// TestAWSUpstreamVerifier: the upstream's check is not vacuous. A request
-// signed with other keys, a tampered chunk and a wrong trailer are refused.
-func TestAWSUpstreamVerifier(t *testing.T) {
-	real, other := awsKeys(t, true), awsKeys(t, true)
-	wrongSecret := real
-	wrongSecret.SecretAccessKey = other.SecretAccessKey
-	data := bytes.Repeat([]byte("0123456789abcdef"), 10<<10)
-	sha := func(b []byte) string { s := sha256.Sum256(b); return hex.EncodeToString(s[:]) }
-	// sign builds a PUT whose wire body is body, signed with c for hash.
-	sign := func(c aws.Credentials, body []byte, hash string, hdr map[string]string) *http.Request {
-		req, _ := http.NewRequest(http.MethodPut, "https://s3.us-east-1.amazonaws.com/b/k", bytes.NewReader(body))
-		req.Host = req.URL.Host
-		for k, v := range hdr {
-			req.Header.Set(k, v)
-		}
-		req.Header.Set("X-Amz-Content-Sha256", hash)
-		if err := v4.NewSigner().SignHTTP(context.Background(), c, req, hash, "s3", "us-east-1", time.Now().UTC(),
-			func(o *v4.SignerOptions) { o.DisableURIPathEscaping = true }); err != nil {
-			t.Fatal(err)
-		}
-		return req
-	}
-	// frame encodes data as signed aws-chunked, chaining from seed.
-	frame := func(c aws.Credentials, seed []byte, at time.Time) []byte {
-		var b bytes.Buffer
-		ss := v4.NewStreamSigner(c, "s3", "us-east-1", seed)
-		for _, part := range [][]byte{data[:64<<10], data[64<<10:], nil} {
-			s, _ := ss.GetSignature(context.Background(), nil, part, at)
-			fmt.Fprintf(&b, "%x;chunk-signature=%x\r\n", len(part), s)
-			if len(part) > 0 {
-				b.Write(part)
-				b.WriteString("\r\n")
-			}
-		}
-		b.WriteString("\r\n")
-		return b.Bytes()
-	}
-	chunked := func(c aws.Credentials) (*http.Request, []byte) {
-		wireLen := len(frame(c, make([]byte, 32), time.Now())) // signatures have a fixed length
-		req := sign(c, make([]byte, wireLen), awsStreamSigned, map[string]string{"Content-Encoding": "aws-chunked",
-			"X-Amz-Decoded-Content-Length": strconv.Itoa(len(data))})
-		auth := req.Header.Get("Authorization")
-		seed, _ := hex.DecodeString(auth[len(auth)-64:])
-		at, _ := time.Parse(awsAmzDate, req.Header.Get("X-Amz-Date"))
-		return req, frame(c, seed, at)
-	}
-	flip := func(b []byte) []byte { b = bytes.Clone(b); b[200] ^= 1; return b }
-
-	body := []byte("hello")
-	chunkedReal, chunkedRealBody := chunked(real)
-	chunkedWrong, chunkedWrongBody := chunked(wrongSecret)
-	for _, tc := range []struct {
-		name    string
-		req     *http.Request
-		body    []byte
-		wantErr string // "" = verified
-	}{
-		{"real keys", sign(real, body, sha(body), nil), body, ""},
-		{"other keys", sign(other, body, sha(body), nil), body, "not the real one"},
-		{"real id, other secret", sign(wrongSecret, body, sha(body), nil), body, "signature mismatch"},
-		{"body changed", sign(real, body, sha(body), nil), []byte("hellO"), "does not match the body"},
-		{"chunked, real keys", chunkedReal, chunkedRealBody, ""},
-		{"chunked, tampered chunk", chunkedReal, flip(chunkedRealBody), "chunk signature mismatch"},
-		{"chunked, other secret", chunkedWrong, chunkedWrongBody, "signature mismatch"},
-	} {
-		var rec awsSeen
-		got, err := awsVerify(tc.req, tc.body, real, &rec)
-		switch {
-		case tc.wantErr == "" && err != nil:
-			t.Errorf("%s: %v", tc.name, err)
-		case tc.wantErr == "" && len(got) == 0:
-			t.Errorf("%s: no payload", tc.name)
-		case tc.wantErr != "" && (err == nil || !strings.Contains(err.Error(), tc.wantErr)):
-			t.Errorf("%s: error %v, want one containing %q", tc.name, err, tc.wantErr)
-		}
-	}
-}
 
 // TestSigV4GoSDK: aws-sdk-go-v2 with only the dummy keys agentvault gives it
 // calls STS and Secrets Manager through agentvault; the upstream verifies
@@ -826,76 +501,14 @@ func TestSigV4AWSCLI(t *testing.T) {
 
 // ---- AWS Secrets Manager backend (moto) ----
 
-// findMotoBinary looks where the machine image installs moto, the real
-// script before a pyenv shim.
-func findMotoBinary() string {
-	if p := os.Getenv("MOTO_SERVER"); p != "" {
-		return p
-	}
-	var roots []string
-	if out, err := exec.Command("pyenv", "root").Output(); err == nil {
-		roots = append(roots, strings.TrimSpace(string(out)))
-	}
-	if home, err := os.UserHomeDir(); err == nil {
-		roots = append(roots, filepath.Join(home, ".pyenv"))
-	}
-	for _, r := range roots {
-		for _, pat := range []string{"versions/3.11.7/bin/moto_server", "versions/*/bin/moto_server"} {
-			if m, _ := filepath.Glob(filepath.Join(r, pat)); len(m) > 0 {
-				return m[0]
-			}
-		}
-	}
-	if p, err := exec.LookPath("moto_server"); err == nil {
-		return p
-	}
-	return ""
-}
-
 // startMotoServer runs moto_server on a loopback port and returns its URL.
 func startMotoServer(t *testing.T) string {
 	t.Helper()
-	bin := findMotoBinary()
+	bin := testsupport.MotoBinary()
 	if bin == "" {
 		skipOutsideCI(t, "moto_server not found (set MOTO_SERVER)")
 	}
-	var lastErr error
-	for attempt := 0; attempt < 3; attempt++ { // a port taken between probe and bind
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		port := l.Addr().(*net.TCPAddr).Port
-		l.Close()
-		cmd := exec.Command(bin, "-H", "127.0.0.1", "-p", strconv.Itoa(port))
-		cmd.Env = []string{"PATH=" + filepath.Dir(bin) + ":/usr/bin:/bin", "HOME=" + t.TempDir(), "LANG=C.UTF-8"}
-		if err := cmd.Start(); err != nil {
-			t.Fatalf("starting %s: %v", bin, err)
-		}
-		exited := make(chan error, 1)
-		go func() { exited <- cmd.Wait() }()
-		base := fmt.Sprintf("http://127.0.0.1:%d", port)
-		lastErr = errors.New("moto_server did not answer within 20s")
-		for deadline := time.Now().Add(20 * time.Second); time.Now().Before(deadline); {
-			select {
-			case err := <-exited:
-				lastErr = fmt.Errorf("moto_server exited early: %v", err)
-			default:
-				if res, err := http.Get(base + "/moto-api/"); err == nil {
-					res.Body.Close()
-					t.Cleanup(func() { cmd.Process.Kill(); <-exited })
-					return base
-				}
-				time.Sleep(100 * time.Millisecond)
-				continue
-			}
-			break
-		}
-		cmd.Process.Kill()
-		<-exited
-	}
-	t.Fatal(lastErr)
-	return ""
+	return testsupport.StartMoto(t, bin)
 }
 
 // TestAWSSecretsManagerRun: agentvault resolves credentials from a real

@@ -3,93 +3,32 @@ package e2e
 import (
 	"bytes"
 	"encoding/json"
-	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/agentvault/agentvault/internal/testsupport"
 )
 
 // End-to-end tests of the vault backend: `agentvault run` against a real
 // Vault dev server (built once per machine by scripts/vault-server, which
 // .ci/run calls before the tests).
 
-var (
-	vaultBinOnce sync.Once
-	vaultBinPath string
-	vaultBinWhy  string
-)
-
-func needVaultBinary(t *testing.T) string {
-	t.Helper()
-	vaultBinOnce.Do(func() {
-		script, _ := filepath.Abs(filepath.Join("..", "scripts", "vault-server"))
-		var stderr bytes.Buffer
-		cmd := exec.Command(script, "--cached")
-		cmd.Stderr = &stderr
-		out, err := cmd.Output()
-		if err != nil {
-			vaultBinWhy = fmt.Sprintf("no Vault server binary (%s --cached: %v: %s)", script, err, strings.TrimSpace(stderr.String()))
-			return
-		}
-		vaultBinPath = strings.TrimSpace(string(out))
-	})
-	skipOutsideCI(t, vaultBinWhy)
-	return vaultBinPath
-}
-
 // devVault is a running `vault server -dev` with root token "root".
 type devVault struct{ addr string }
 
 func startDevVault(t *testing.T) *devVault {
 	t.Helper()
-	bin := needVaultBinary(t)
-	l, err := net.Listen("tcp", "127.0.0.1:0")
+	bin, err := testsupport.VaultBinary()
 	if err != nil {
-		t.Fatal(err)
+		skipOutsideCI(t, err.Error())
 	}
-	port := l.Addr().(*net.TCPAddr).Port
-	l.Close()
-	v := &devVault{addr: fmt.Sprintf("http://127.0.0.1:%d", port)}
-	cmd := exec.Command(bin, "server", "-dev", "-dev-root-token-id=root",
-		fmt.Sprintf("-dev-listen-address=127.0.0.1:%d", port), "-dev-no-store-token")
-	cmd.Env = []string{"PATH=/usr/bin:/bin", "HOME=" + t.TempDir()}
-	logPath := filepath.Join(t.TempDir(), "vault.log")
-	logFile, err := os.Create(logPath)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer logFile.Close()
-	cmd.Stdout, cmd.Stderr = logFile, logFile
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan struct{})
-	go func() { _ = cmd.Wait(); close(done) }()
-	t.Cleanup(func() {
-		_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
-		<-done
-	})
-	for deadline := time.Now().Add(30 * time.Second); ; {
-		if resp, err := http.Get(v.addr + "/v1/sys/health"); err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				return v
-			}
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("vault dev server not healthy after 30s:\n%s", readFileOr(logPath, ""))
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+	return &devVault{addr: testsupport.StartVault(t, bin)}
 }
 
 // call makes one Vault API request as root and returns the JSON answer's
