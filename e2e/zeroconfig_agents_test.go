@@ -224,6 +224,9 @@ func TestZeroConfigStrictUnprotected(t *testing.T) {
 			if tt.wantCode == 78 && !strings.Contains(s.stderr, "--strict: refusing to start") {
 				t.Errorf("the refusal does not say why:\n%s", s.stderr)
 			}
+			if tt.wantCode == 78 && strings.Contains(s.stderr, "exit 0") {
+				t.Errorf("a summary claims an exit status the command never had:\n%s", s.stderr)
+			}
 			if tt.variable != "" && (strings.Contains(s.stderr, value) || strings.Contains(s.auditRaw, value)) {
 				t.Error("the value of the unprotected variable was printed")
 			}

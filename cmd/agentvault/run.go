@@ -216,7 +216,9 @@ func (r *runner) run(ctx context.Context) error {
 	defer stop()
 
 	status, err := r.serveAndLaunch(ctx, env)
-	r.finish(status)
+	// A failure before the command started is said by its own error line;
+	// a summary would report an exit status the command never had.
+	r.finish(status, err == nil || r.childUp.Load())
 	if err != nil {
 		return err
 	}
@@ -452,14 +454,14 @@ func (r *runner) banner(addr string, childEnv []string, placeholders map[string]
 }
 
 // finish closes the proxy and the audit log and prints the summary.
-func (r *runner) finish(status int) {
+func (r *runner) finish(status int, summarize bool) {
 	if r.prx != nil {
 		r.prx.Close()
 	}
 	if r.log != nil {
 		r.log.Close()
 	}
-	if r.coll == nil {
+	if r.coll == nil || !summarize {
 		return
 	}
 	s := r.coll.Summary(audit.Summary{
