@@ -63,24 +63,18 @@ func TestEgressPatterns(t *testing.T) {
 	}
 }
 
+// TestPatternCovers: the string form of hostpattern.Pattern.Covers (tested
+// there); a pattern that does not parse covers nothing.
 func TestPatternCovers(t *testing.T) {
 	tests := []struct {
 		outer, inner string
 		want         bool
 	}{
-		{"a.com", "a.com", true},
-		{"a.com", "b.com", false},
-		{"*.a.com", "x.a.com", true},
-		{"*.a.com", "y.x.a.com", true},
 		{"*.a.com", "*.x.a.com", true},
-		{"*.a.com", "*.a.com", true},
 		{"*.a.com", "a.com", false},
-		{"*.a.com", "xa.com", false},
-		{"*.a.com", "*.com", false},
-		{"x.a.com", "*.a.com", false},
 		{"a.com", "a.com:443", true},
-		{"a.com:8443", "a.com", false},
-		{"*.a.com:8443", "x.a.com:8443", true},
+		{"*.a.com", "10.0.0.1", false},
+		{"a..com", "a..com", false},
 	}
 	for _, tt := range tests {
 		if got := patternCovers(tt.outer, tt.inner); got != tt.want {
