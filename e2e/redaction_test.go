@@ -82,3 +82,21 @@ credentials:
 		t.Errorf("summary does not show the masked command line:\n%s", stderr)
 	}
 }
+
+// TestInspectAllWithIPAllowEntries: under default deny with inspect: all,
+// IP allow entries (with a port too) are tunnelled, never put into the
+// session CA's name constraints, so the session starts.
+func TestInspectAllWithIPAllowEntries(t *testing.T) {
+	needBinary(t)
+	dir := t.TempDir()
+	cfg := writeFile(t, dir, "agentvault.yaml", `version: 1
+egress:
+  default: deny
+  inspect: all
+  allow: [packages.example.test, 127.0.0.1, "10.0.0.1:8080", "[::1]:8443"]
+`)
+	_, stderr, code := run(t, nil, "run", "-q", "-c", cfg, "--", "true")
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, stderr)
+	}
+}

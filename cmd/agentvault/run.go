@@ -7,7 +7,6 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"net"
 	"net/http"
 	"os"
 	"os/signal"
@@ -22,6 +21,7 @@ import (
 
 	"github.com/agentvault/agentvault/backends"
 	"github.com/agentvault/agentvault/ca"
+	"github.com/agentvault/agentvault/hostpattern"
 	"github.com/agentvault/agentvault/launcher"
 	"github.com/agentvault/agentvault/launcher/isolate"
 	"github.com/agentvault/agentvault/proxy"
@@ -281,8 +281,9 @@ func (r *runner) serveAndLaunch(ctx context.Context, env []string) (int, error) 
 	if inspectAll {
 		if r.cfg.Egress.Default == session.EgressDeny {
 			for _, h := range r.cfg.Egress.Allow {
-				// IP targets are never MITM'd; the CA excludes every IP range.
-				if net.ParseIP(strings.Trim(h, "[]")) == nil {
+				// IP targets (with or without a port) are never MITM'd;
+				// the CA excludes every IP range.
+				if p, err := hostpattern.ParseEgress(h); err == nil && !p.IsIP() {
 					hosts = append(hosts, h)
 				}
 			}
