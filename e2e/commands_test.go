@@ -20,6 +20,15 @@ func TestCheck(t *testing.T) {
 `
 	path := writeFile(t, dir, "agentvault.yaml", cfg)
 	both := map[string]string{"TEST_API_TOKEN": secret, "TEST_SECOND_TOKEN": secret + "-2"}
+	// A discovered ./agentvault.yaml is used once trusted (trust_test.go).
+	home := t.TempDir()
+	if _, stderr, code := runIn(t, dir, map[string]string{"HOME": home}, "trust"); code != 0 {
+		t.Fatalf("trust: exit %d: %s", code, stderr)
+	}
+	trusted := map[string]string{"HOME": home}
+	for k, v := range both {
+		trusted[k] = v
+	}
 
 	cases := []struct {
 		name     string
@@ -32,7 +41,7 @@ func TestCheck(t *testing.T) {
 	}{
 		{name: "all resolve", env: both, args: []string{"check", "-c", path}, want: 0, okRows: []string{"api", "second"}},
 		{name: "long flag", env: both, args: []string{"check", "--config", path}, want: 0, okRows: []string{"api", "second"}},
-		{name: "./agentvault.yaml found", env: both, args: []string{"check"}, dir: dir, want: 0, okRows: []string{"api", "second"}},
+		{name: "./agentvault.yaml found", env: trusted, args: []string{"check"}, dir: dir, want: 0, okRows: []string{"api", "second"}},
 		{name: "AGENTVAULT_CONFIG", env: map[string]string{"TEST_API_TOKEN": secret, "TEST_SECOND_TOKEN": "x",
 			"AGENTVAULT_CONFIG": path}, args: []string{"check"}, want: 0, okRows: []string{"api", "second"}},
 		{name: "one missing", env: map[string]string{"TEST_API_TOKEN": secret}, args: []string{"check", "-c", path},
@@ -98,7 +107,8 @@ func TestInit(t *testing.T) {
 	needBinary(t)
 	dir := t.TempDir()
 	cfg := filepath.Join(dir, "agentvault.yaml")
-	if _, stderr, code := runIn(t, dir, nil, "init"); code != 0 {
+	env := map[string]string{"HOME": t.TempDir()} // init trusts what it writes, for this user
+	if _, stderr, code := runIn(t, dir, env, "init"); code != 0 {
 		t.Fatalf("first init: exit %d: %s", code, stderr)
 	}
 	first := readFileOr(cfg, "")
@@ -111,7 +121,7 @@ func TestInit(t *testing.T) {
 	if err := os.WriteFile(cfg, []byte(edited), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	_, stderr, code := runIn(t, dir, nil, "init")
+	_, stderr, code := runIn(t, dir, env, "init")
 	if code == 0 {
 		t.Error("second init without --force succeeded")
 	}
@@ -122,7 +132,7 @@ func TestInit(t *testing.T) {
 		t.Error("second init changed the file")
 	}
 
-	if _, stderr, code := runIn(t, dir, nil, "init", "--force", "--preset", "github", "--preset", "anthropic"); code != 0 {
+	if _, stderr, code := runIn(t, dir, env, "init", "--force", "--preset", "github", "--preset", "anthropic"); code != 0 {
 		t.Fatalf("init --force: exit %d: %s", code, stderr)
 	}
 	forced := readFileOr(cfg, "")
@@ -131,7 +141,7 @@ func TestInit(t *testing.T) {
 	}
 
 	// The starter parses: check may fail to resolve (69), never on syntax (78).
-	_, stderr, code = runIn(t, dir, nil, "check")
+	_, stderr, code = runIn(t, dir, env, "check")
 	if code != 0 && code != 69 {
 		t.Errorf("check on the starter config: exit %d: %s", code, stderr)
 	}
