@@ -143,6 +143,14 @@ func TestProjectConfigTrust(t *testing.T) {
 	_, stderr, code = p.av(t, nil, "run")
 	p.assertRefused(t, "run after a refused trust", stderr, code, "changed since you trusted it")
 
+	// The agent cannot approve its own config from inside a session.
+	p2 := newPlantedProject(t)
+	if _, stderr, code := p2.av(t, map[string]string{"AGENTVAULT_SESSION": "av-12345678"}, "trust"); code != 64 || !strings.Contains(stderr, "inside an agentvault session") {
+		t.Errorf("trust inside a session: exit %d, want 64: %s", code, stderr)
+	}
+	_, stderr, code = p2.av(t, nil, "run")
+	p2.assertRefused(t, "run after a trust from inside a session", stderr, code, "not trusted")
+
 	// Trust is per user: another HOME has trusted nothing.
 	if err := os.WriteFile(p.config, []byte(strings.TrimSuffix(readFileOr(p.config, ""), "bogus: 1\n")), 0o644); err != nil {
 		t.Fatal(err)

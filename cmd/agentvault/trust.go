@@ -7,6 +7,7 @@ import (
 
 	"github.com/urfave/cli/v2"
 
+	"github.com/agentvault/agentvault/launcher"
 	"github.com/agentvault/agentvault/session"
 )
 
@@ -20,6 +21,13 @@ func trustCommand() *cli.Command {
 			"needs a new trust. Configs named with -c, $AGENTVAULT_CONFIG or in\n" +
 			"~/.config/agentvault/ are your own choice and need no trust.",
 		Action: func(c *cli.Context) error {
+			// Trust is the user's review. An agent told (by a prompt
+			// injection, say) to approve its own config is stopped here;
+			// one that edits the record directly is the host-mode limit
+			// the README names.
+			if launcher.Nested(os.Environ()) {
+				return fail(exitUsage, "agentvault: refusing to trust a config from inside an agentvault session (AGENTVAULT_SESSION is set): review it and run agentvault trust from your own shell")
+			}
 			if c.NArg() > 1 {
 				return fail(exitUsage, "agentvault: trust takes one file (see agentvault trust --help)")
 			}
