@@ -43,6 +43,12 @@ func (p *Proxy) authenticate(req *http.Request, sess *martian.Session) bool {
 	if v, ok := sess.Get(keyAuthed); ok && v.(bool) {
 		return true
 	}
+	if isTransparentHTTP(req) {
+		// Plain HTTP on the sandbox's port 80 (see transparent.go): only a
+		// process inside the sandbox reaches it, and it never gets a secret.
+		sess.Set(keyAuthed, true)
+		return true
+	}
 	got := req.Header.Get("Proxy-Authorization")
 	ok := subtle.ConstantTimeCompare([]byte(got), []byte(p.authValue)) == 1
 	if !ok {
@@ -155,28 +161,13 @@ func (p *Proxy) onConnect(req *http.Request, sess *martian.Session) {
 		p.refuse(sess, http.StatusBadRequest, nil, "agentvault: malformed CONNECT target\n")
 		return
 	}
-	if !p.Guard.leakOff() {
-		// The target name is itself a channel: "<secret>.evil.example" would
-		// carry the secret out through DNS and SNI.
-		if c := newMatcher(p.unboundCreds(host, port), lowerForms).findString(host); c != nil {
-			why := fmt.Sprintf("CONNECT target carries the secret of %q", c.Name)
-			if p.Guard.leakBlocks() {
-				rec.Action, rec.Status, rec.Warning = ActionLeakBlocked, http.StatusForbidden, why
-				p.emit(rec)
-				p.refuse(sess, http.StatusForbidden, nil, "agentvault: "+why+"\n")
-				return
-			}
-			rec.Warning = why
-		}
-	}
-	d := p.policy.egress(host, port)
-	if !d.allowed {
-		rec.Action, rec.Status, rec.Warning = ActionDeny, http.StatusForbidden, "denied by "+d.rule
+	a := p.admit(host, port, &rec)
+	if a.status != 0 {
 		p.emit(rec)
-		p.refuse(sess, http.StatusForbidden, nil, fmt.Sprintf("agentvault: %s is denied by %s\n", host, d.rule))
+		p.refuse(sess, a.status, nil, a.body)
 		return
 	}
-	if len(p.policy.credentialsFor(host, port)) > 0 || (p.policy.all && !isIP(host)) {
+	if a.mitm {
 		p.mitm(sess, &target{host: host, port: port, warning: rec.Warning}, rec)
 		return
 	}

@@ -112,6 +112,12 @@ func (p *Proxy) mitm(sess *martian.Session, t *target, rec Record) {
 	early, _ := brw.Reader.Peek(brw.Reader.Buffered())
 	raw := &notifyConn{Conn: conn, r: io.MultiReader(bytes.NewReader(bytes.Clone(early)), conn), done: make(chan struct{})}
 	brw.Reader.Discard(len(early))
+	p.decrypt(raw, t, rec)
+}
+
+// decrypt terminates the client's TLS on raw with a leaf for t.host and
+// serves the connection through martian until it ends.
+func (p *Proxy) decrypt(raw *notifyConn, t *target, rec Record) {
 	tc := tls.Server(raw, &tls.Config{
 		MinVersion: tls.VersionTLS12,
 		// martian relays HTTP/1.1 only (its h2 path skips the modifiers).

@@ -1,6 +1,7 @@
 package proxy
 
 import (
+	"context"
 	"errors"
 	"net"
 )
@@ -17,6 +18,16 @@ func (p *Proxy) Serve(l net.Listener) error {
 	if p.inner == nil {
 		return errors.New("proxy: Serve before Start")
 	}
+	p.serveListener(l, func(c net.Conn) bool {
+		return p.inner.offer(&otherNetConn{Conn: c, tag: "sandbox/"})
+	})
+	return nil
+}
+
+// serveListener accepts on l until Close (which closes l) and passes each
+// connection to handle, which owns it; handle returns false when the proxy
+// is closing.
+func (p *Proxy) serveListener(l net.Listener, handle func(net.Conn) bool) {
 	p.wg.Add(2)
 	go func() {
 		defer p.wg.Done()
@@ -33,25 +44,46 @@ func (p *Proxy) Serve(l net.Listener) error {
 			if tc, ok := c.(*net.TCPConn); ok {
 				tc.SetKeepAlive(true)
 			}
-			if !p.inner.offer(&otherNetConn{Conn: c}) {
+			if !handle(c) {
 				c.Close()
 				return
 			}
 		}
 	}()
-	return nil
 }
 
-// otherNetConn is a client connection from another network namespace.
-type otherNetConn struct{ net.Conn }
+// closedContext is cancelled when the proxy closes, or by cancel.
+func (p *Proxy) closedContext() (context.Context, context.CancelFunc) {
+	ctx, cancel := context.WithCancel(context.Background())
+	go func() {
+		select {
+		case <-p.inner.closed:
+		case <-ctx.Done():
+		}
+		cancel()
+	}()
+	return ctx, cancel
+}
 
-func (c *otherNetConn) RemoteAddr() net.Addr { return otherNetAddr{c.Conn.RemoteAddr()} }
+// otherNetConn is a client connection from another network namespace. Its
+// tag keeps its address distinct from every address of the proxy's own
+// namespace, and the sandbox's listeners from one another: Linux lets two
+// connections share a source port when their destinations differ.
+type otherNetConn struct {
+	net.Conn
+	tag string
+}
+
+func (c *otherNetConn) RemoteAddr() net.Addr { return otherNetAddr{c.Conn.RemoteAddr(), c.tag} }
 
 // otherNetAddr keeps the network and address but never equals an address of
 // the proxy's own namespace.
-type otherNetAddr struct{ net.Addr }
+type otherNetAddr struct {
+	net.Addr
+	tag string
+}
 
-func (a otherNetAddr) String() string { return "sandbox/" + a.Addr.String() }
+func (a otherNetAddr) String() string { return a.tag + a.Addr.String() }
 
 // CloseWrite keeps a tunnel's half-close working (see connect.go).
 func (c *otherNetConn) CloseWrite() error {
