@@ -1,0 +1,170 @@
+package session
+
+import (
+	"crypto/x509"
+	"fmt"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/agentvault/agentvault/ca"
+	"github.com/agentvault/agentvault/hostpattern"
+	"github.com/agentvault/agentvault/proxy"
+	"github.com/agentvault/agentvault/session/audit"
+)
+
+// sessionTrust is what the session CA set-up hands the proxy and the child.
+type sessionTrust struct {
+	authority *ca.Authority
+	pool      *x509.CertPool // the proxy's upstream roots
+	bundle    string         // the child's trust bundle: the roots plus the session CA
+	caPath    string         // the session CA alone
+}
+
+// setUpTrust creates the session CA, name-constrained to the hosts the proxy
+// may intercept, and the session directory with the child's trust bundle.
+// The directory is r.dir, which the caller removes.
+func (r *runner) setUpTrust() (*sessionTrust, error) {
+	var hosts []string
+	for _, c := range r.resolved.Credentials {
+		hosts = append(hosts, c.Credential.Hosts...)
+	}
+	unconstrained := false
+	if r.cfg.Egress.Inspect == InspectAll {
+		if r.cfg.Egress.Default == EgressDeny {
+			for _, h := range r.cfg.Egress.Allow {
+				// IP targets (with or without a port) are never MITM'd;
+				// the CA excludes every IP range.
+				if p, err := hostpattern.ParseEgress(h); err == nil && !p.IsIP() {
+					hosts = append(hosts, h)
+				}
+			}
+		} else {
+			unconstrained = true
+			r.notes = append(r.notes, "egress.inspect: all under default allow: the session CA could not be name-constrained")
+		}
+	}
+	authority, err := ca.New(ca.Options{Hosts: hosts, Unconstrained: unconstrained, Lifetime: 24 * time.Hour, SessionID: r.id})
+	if err != nil {
+		return nil, runErr(FailInternal, "session CA: %w", err)
+	}
+	r.dir, err = ca.NewDir(r.opts.LookupEnv, r.id)
+	if err != nil {
+		return nil, runErr(FailInternal, "session directory: %w", err)
+	}
+	roots, err := ca.TrustedRoots(r.opts.LookupEnv)
+	if err != nil {
+		return nil, runErr(FailConfig, "trusted roots: %w", err)
+	}
+	pool := x509.NewCertPool()
+	pool.AppendCertsFromPEM(roots)
+	var extra [][]byte
+	for _, path := range r.opts.UpstreamCAs {
+		pem, err := ca.ReadPEMCerts(path)
+		if err != nil {
+			return nil, runErr(FailConfig, "--upstream-ca: %w", err)
+		}
+		pool.AppendCertsFromPEM(pem)
+		extra = append(extra, pem)
+	}
+	bundle, caPath, err := r.dir.WriteBundle(roots, extra, authority.CertPEM())
+	if err != nil {
+		return nil, runErr(FailInternal, "writing the trust bundle: %w", err)
+	}
+	return &sessionTrust{authority: authority, pool: pool, bundle: bundle, caPath: caPath}, nil
+}
+
+// startProxy starts the session proxy (and its listener inside the sandbox)
+// behind a random password; the caller closes r.prx.
+func (r *runner) startProxy(t *sessionTrust, password string) (net.Addr, error) {
+	r.prx = &proxy.Proxy{
+		Password:      password,
+		CA:            t.authority.Certificate(),
+		CAKey:         t.authority.Signer(),
+		Credentials:   r.proxyCredentials(),
+		Refresh:       r.refresh,
+		Egress:        proxyEgress(r.cfg.Egress),
+		Guard:         proxy.Guard{Leak: r.cfg.Guard.Leak, Reflection: r.cfg.Guard.Reflection},
+		RootCAs:       t.pool,
+		ConnectTo:     r.opts.ConnectTo,
+		UpstreamProxy: http.ProxyFromEnvironment,
+		Record:        r.record,
+		Redactor:      &r.redactor,
+	}
+	addr, err := r.prx.Start(r.opts.Listen)
+	if err != nil {
+		return nil, runErr(FailInternal, "proxy: %w", err)
+	}
+	if r.sandbox != nil {
+		if err := r.serveInSandbox(addr); err != nil {
+			return nil, err
+		}
+	}
+	return addr, nil
+}
+
+// proxyCredentials maps the resolved credentials onto the proxy's, each
+// reading its value from a Live so a rotated value takes effect.
+func (r *runner) proxyCredentials() []*proxy.Credential {
+	creds := r.resolved.Credentials
+	out := make([]*proxy.Credential, 0, len(creds))
+	for _, c := range creds {
+		live := r.lives[c.Credential.Name]
+		pc := &proxy.Credential{
+			Name:        c.Credential.Name,
+			Placeholder: c.Placeholder,
+			Hosts:       c.Credential.Hosts,
+			Methods:     c.Credential.Methods,
+			Paths:       c.Credential.Paths,
+			Secret:      live.Value,
+		}
+		for _, in := range c.Credential.Inject {
+			pc.Inject = append(pc.Inject, proxy.Injection{
+				Type: in.Type, Username: in.Username, Name: in.Name, Format: in.Format, Hosts: in.Hosts,
+			})
+		}
+		out = append(out, pc)
+	}
+	return out
+}
+
+func proxyEgress(e Egress) proxy.Egress {
+	return proxy.Egress{
+		DefaultDeny: e.Default == EgressDeny,
+		Allow:       e.Allow,
+		Deny:        e.Deny,
+		InspectAll:  e.Inspect == InspectAll,
+	}
+}
+
+// openAudit opens the audit log, if one is configured, before the proxy can
+// record anything; the summary's collector always exists.
+func (r *runner) openAudit() error {
+	r.coll = audit.NewCollector()
+	if r.cfg.Audit.Log == "" {
+		return nil
+	}
+	l, err := audit.OpenLog(r.cfg.Audit.Log, r.id)
+	if err != nil {
+		return runErr(FailConfig, "audit log: %w", err)
+	}
+	r.log = l
+	return nil
+}
+
+// record is the proxy's Record hook: the audit log first (flushed per line),
+// then the summary's collector.
+func (r *runner) record(rec proxy.Record) {
+	if r.log != nil {
+		if err := r.log.Write(rec); err != nil {
+			r.warnOnce("audit log write failed: " + err.Error())
+		}
+	}
+	r.coll.Add(rec)
+}
+
+func (r *runner) warnOnce(msg string) {
+	if r.auditWarned.CompareAndSwap(false, true) {
+		fmt.Fprintf(r.stderr, "agentvault: warning: %s\n", msg)
+	}
+}

@@ -1,0 +1,40 @@
+package session
+
+import (
+	"errors"
+	"net"
+
+	"github.com/agentvault/agentvault/launcher/isolate"
+)
+
+// startSandbox sets up the isolation sandbox before any secret is resolved,
+// so a refusal (FailConfig) costs nothing and leases nothing.
+func (r *runner) startSandbox() error {
+	hide, err := isolate.HidePaths(r.opts.Home, r.opts.LookupEnv, r.cfg.Isolate.Hide, r.cfg.Isolate.Show)
+	if err != nil {
+		return runErr(FailConfig, "isolate: %w", err)
+	}
+	sb, err := isolate.Start(isolate.Spec{Dir: r.opts.Cwd, Hide: hide})
+	if err != nil {
+		var refused *isolate.Refused
+		if errors.As(err, &refused) {
+			return &RunError{Kind: FailConfig, Err: err}
+		}
+		return &RunError{Kind: FailInternal, Err: err}
+	}
+	r.sandbox = sb
+	return nil
+}
+
+// serveInSandbox makes the proxy reachable inside the sandbox at the same
+// 127.0.0.1 port, so the child's proxy variables are those of host mode.
+func (r *runner) serveInSandbox(addr net.Addr) error {
+	ln, err := r.sandbox.Listen(addr.(*net.TCPAddr).Port)
+	if err == nil {
+		err = r.prx.Serve(ln)
+	}
+	if err != nil {
+		return runErr(FailInternal, "proxy inside the sandbox: %w", err)
+	}
+	return nil
+}
