@@ -37,6 +37,10 @@ type Spec struct {
 	// other file with a read-only /dev/null. Paths that do not exist are
 	// skipped.
 	Hide []string
+	// Transparent makes every name resolve to 127.0.0.1 inside the sandbox,
+	// answered by the sandbox itself, for clients that ignore the proxy
+	// variables; serve the proxy there with Sandbox.ListenTransparent.
+	Transparent bool
 }
 
 // Refused is isolation that could not be set up here. Its message is one

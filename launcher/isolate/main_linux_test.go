@@ -25,6 +25,9 @@ func TestMain(m *testing.M) {
 	if os.Getenv(helperVar) == "run" {
 		os.Exit(runHelper())
 	}
+	if os.Getenv(helperVar) == "transparent" {
+		os.Exit(transparentHelper())
+	}
 	os.Exit(m.Run())
 }
 

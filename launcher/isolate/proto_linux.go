@@ -37,6 +37,8 @@ type msg struct {
 	GID  int      `json:"gid,omitempty"`
 	Dir  string   `json:"dir,omitempty"` // also exec's working directory
 	Hide []string `json:"hide,omitempty"`
+	// Transparent: answer DNS with loopback inside (see transparent_linux.go)
+	Transparent bool `json:"transparent,omitempty"`
 
 	// refused, exec-failed
 	Step  string `json:"step,omitempty"`

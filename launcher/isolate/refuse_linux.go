@@ -17,6 +17,8 @@ const (
 	stepHide     = "hiding " // + the path
 	stepDir      = "entering the working directory"
 	stepListen   = "listening for the proxy inside the sandbox"
+	stepResolver = "pointing the sandbox's resolver configuration at its own DNS"
+	stepDNS      = "answering DNS inside the sandbox on 127.0.0.1:53"
 )
 
 // sysctlValue reads a /proc/sys setting, "" when absent.

@@ -44,6 +44,8 @@ type Sandbox struct {
 	ctl  *ctl
 	mu   sync.Mutex // one request and its answer at a time
 	done chan struct{}
+	// transparent: names resolve to loopback inside (Spec.Transparent)
+	transparent bool
 	// set once PID 1 has exited, before done is closed
 	state   *os.ProcessState
 	waitErr error
@@ -80,7 +82,7 @@ func Start(spec Spec) (*Sandbox, error) {
 		mine.Close()
 		return nil, refusedClone(err)
 	}
-	s := &Sandbox{cmd: cmd, done: make(chan struct{})}
+	s := &Sandbox{cmd: cmd, done: make(chan struct{}), transparent: spec.Transparent}
 	go func() {
 		s.waitErr = cmd.Wait()
 		s.state = cmd.ProcessState
@@ -90,7 +92,7 @@ func Start(spec Spec) (*Sandbox, error) {
 		s.Close()
 		return nil, fmt.Errorf("isolate: %w", err)
 	}
-	reply, fds, err := s.request(msg{Op: opSetup, UID: os.Geteuid(), GID: os.Getegid(), Dir: spec.Dir, Hide: spec.Hide})
+	reply, fds, err := s.request(msg{Op: opSetup, UID: os.Geteuid(), GID: os.Getegid(), Dir: spec.Dir, Hide: spec.Hide, Transparent: spec.Transparent})
 	closeFDs(fds)
 	if err == nil && reply.Op == opRefused {
 		err = refusedStep(reply)

@@ -28,6 +28,11 @@ func setup(m msg) (string, error) {
 	if err := loopbackUp(); err != nil {
 		return stepLoopback, err
 	}
+	if m.Transparent {
+		if step, err := setupTransparent(); err != nil {
+			return step, err
+		}
+	}
 	for _, p := range m.Hide {
 		if err := hide(p); err != nil {
 			return stepHide + p, err
