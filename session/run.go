@@ -167,6 +167,12 @@ func (r *runner) snapshotWarnings() []string {
 	return append([]string(nil), r.warnings...)
 }
 
+// say prints one line of agentvault's own on Stderr; the prefix tells the
+// user it is not the command's.
+func (r *runner) say(format string, args ...any) {
+	fmt.Fprintf(r.stderr, "agentvault: "+format+"\n", args...)
+}
+
 // mask replaces every known secret value (current and rotated-out, in any
 // encoding) and placeholder in text agentvault prints.
 func (r *runner) mask(s string) string { return r.redactor.String(s) }
@@ -187,7 +193,7 @@ func (r *runner) closeBackends() {
 	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
 	defer cancel()
 	if err := r.resolved.Close(ctx); err != nil {
-		fmt.Fprintf(r.stderr, "agentvault: warning: closing backends: %v\n", r.mask(err.Error()))
+		r.say("warning: closing backends: %v", r.mask(err.Error()))
 	}
 }
 

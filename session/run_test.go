@@ -18,8 +18,9 @@ import (
 )
 
 const (
-	runSecret = "tok_realsecretvalue0123456789"
-	runConfig = `version: 1
+	runSecret  = "tok_realsecretvalue0123456789"
+	otherValue = "unprotected-value-0123456789"
+	runConfig  = `version: 1
 credentials:
   - name: api
     secret: env:API_TOKEN
@@ -35,6 +36,7 @@ type runFixture struct {
 	dir     string
 	backend *fakeBackend
 	stderr  bytes.Buffer
+	env     map[string]string // what LookupEnv reads; Environ is built from it at set-up
 	opts    Options
 }
 
@@ -62,7 +64,7 @@ func newRunFixture(t *testing.T, script string) *runFixture {
 		"API_TOKEN": {Value: runSecret},
 	}}
 	opener := &fakeOpener{backends: map[string]*fakeBackend{"env": f.backend}}
-	env := map[string]string{
+	f.env = map[string]string{
 		"PATH":            "/usr/bin:/bin",
 		"HOME":            f.dir,
 		"OUT":             filepath.Join(f.dir, "child.env"),
@@ -71,7 +73,7 @@ func newRunFixture(t *testing.T, script string) *runFixture {
 		"XDG_RUNTIME_DIR": runtime,
 	}
 	var environ []string
-	for k, v := range env {
+	for k, v := range f.env {
 		environ = append(environ, k+"="+v)
 	}
 	f.opts = Options{
@@ -80,7 +82,7 @@ func newRunFixture(t *testing.T, script string) *runFixture {
 		Summary:    "json",
 		Listen:     "127.0.0.1:0",
 		Environ:    environ,
-		LookupEnv:  envMap(env),
+		LookupEnv:  envMap(f.env),
 		Cwd:        f.dir,
 		Home:       f.dir,
 		Open:       opener.open,
@@ -125,6 +127,9 @@ func TestRun(t *testing.T) {
 		childRuns bool
 		resolved  bool // the backend was asked for the secret
 		summary   bool
+		warning   string // a summary warning that must name this variable
+		stepFile  bool   // the summary is also appended to $GITHUB_STEP_SUMMARY
+		errHas    string // the failure's message says this
 	}{
 		{name: "status passes through", script: `env > "$OUT"; exit 3`, status: 3, childRuns: true, resolved: true, summary: true},
 		{name: "success", script: `env > "$OUT"`, status: 0, childRuns: true, resolved: true, summary: true},
@@ -137,6 +142,16 @@ func TestRun(t *testing.T) {
 		{name: "unreadable audit log", script: `env > "$OUT"`, prepare: func(f *runFixture) {
 			f.opts.AuditLog = filepath.Join(f.dir, "missing-dir", "audit.jsonl")
 		}, kind: FailConfig, resolved: true},
+		{name: "unprotected variable named, never its value", script: `env > "$OUT"`, prepare: func(f *runFixture) {
+			f.opts.Environ = append(f.opts.Environ, "OTHER_API_KEY="+otherValue)
+		}, childRuns: true, resolved: true, summary: true, warning: "OTHER_API_KEY"},
+		{name: "zero-config --strict refuses an unprotected credential", script: `env > "$OUT"`, prepare: func(f *runFixture) {
+			f.opts.ConfigPath = ""
+			f.opts.Strict = true
+		}, kind: FailConfig, errHas: "refusing to start: credential-like variables would reach the command unprotected: API_TOKEN;"},
+		{name: "step summary", script: `env > "$OUT"; exit 5`, prepare: func(f *runFixture) {
+			f.env["GITHUB_STEP_SUMMARY"] = filepath.Join(f.dir, "step.md")
+		}, status: 5, childRuns: true, resolved: true, summary: true, stepFile: true},
 		{name: "quiet prints nothing", script: `env > "$OUT"; exit 4`, prepare: func(f *runFixture) {
 			f.opts.Quiet = true
 		}, status: 4, childRuns: true, resolved: true},
@@ -151,8 +166,10 @@ func TestRun(t *testing.T) {
 			defer cancel()
 			status, err := Run(ctx, f.opts)
 			stderr := f.stderr.String()
-			if strings.Contains(stderr, runSecret) {
-				t.Errorf("stderr holds the secret:\n%s", stderr)
+			for _, v := range []string{runSecret, otherValue} {
+				if strings.Contains(stderr, v) {
+					t.Errorf("stderr holds the value %q:\n%s", v, stderr)
+				}
 			}
 
 			if tt.kind == 0 {
@@ -167,6 +184,9 @@ func TestRun(t *testing.T) {
 				var se *launcher.StartError
 				if tt.startCode != 0 && (!errors.As(err, &se) || se.Code != tt.startCode) {
 					t.Errorf("Run error = %v, want a start error with status %d", err, tt.startCode)
+				}
+				if !strings.Contains(err.Error(), tt.errHas) {
+					t.Errorf("Run error = %q, want it to say %q", err, tt.errHas)
 				}
 				if strings.Contains(err.Error(), runSecret) {
 					t.Errorf("error holds the secret: %v", err)
@@ -223,6 +243,7 @@ func TestRun(t *testing.T) {
 				Session    string   `json:"session"`
 				Command    []string `json:"command"`
 				ExitStatus *int     `json:"exit_status"`
+				Warnings   []string `json:"warnings"`
 			}
 			if err := json.Unmarshal([]byte(stderr[i:]), &s); err != nil {
 				t.Fatalf("summary: %v\n%s", err, stderr)
@@ -232,6 +253,16 @@ func TestRun(t *testing.T) {
 			}
 			if s.Session != env["AGENTVAULT_SESSION"] || len(s.Command) != 3 || s.Command[0] != "sh" {
 				t.Errorf("summary session %q command %q; child session %q", s.Session, s.Command, env["AGENTVAULT_SESSION"])
+			}
+			if got := strings.Join(s.Warnings, "\n"); tt.warning != "" && !strings.Contains(got, tt.warning) {
+				t.Errorf("summary warnings %q do not name %s", s.Warnings, tt.warning)
+			}
+			step, err := os.ReadFile(filepath.Join(f.dir, "step.md"))
+			if tt.stepFile != (err == nil) {
+				t.Fatalf("step summary written = %v (%v), want %v", err == nil, err, tt.stepFile)
+			}
+			if tt.stepFile && (!strings.Contains(string(step), s.Session) || strings.Contains(string(step), runSecret)) {
+				t.Errorf("step summary does not name session %s, or holds the secret:\n%s", s.Session, step)
 			}
 		})
 	}

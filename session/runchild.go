@@ -123,9 +123,9 @@ func (r *runner) banner(addr net.Addr, childEnv []string, placeholders map[strin
 	if len(names) > 0 {
 		list = strings.Join(names, ", ")
 	}
-	fmt.Fprintf(r.stderr, "agentvault: session %s (%s), credentials: %s, proxy %s\n", r.id, mode, list, addr)
+	r.say("session %s (%s), credentials: %s, proxy %s", r.id, mode, list, addr)
 	if unprotected != "" {
-		fmt.Fprintf(r.stderr, "agentvault: warning: credential-like variables reach the command unprotected: %s; %s\n", unprotected, how)
+		r.say("warning: credential-like variables reach the command unprotected: %s; %s", unprotected, how)
 	}
 	return nil
 }

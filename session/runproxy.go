@@ -2,7 +2,6 @@ package session
 
 import (
 	"crypto/x509"
-	"fmt"
 	"net"
 	"net/http"
 	"time"
@@ -165,6 +164,6 @@ func (r *runner) record(rec proxy.Record) {
 
 func (r *runner) warnOnce(msg string) {
 	if r.auditWarned.CompareAndSwap(false, true) {
-		fmt.Fprintf(r.stderr, "agentvault: warning: %s\n", msg)
+		r.say("warning: %s", msg)
 	}
 }

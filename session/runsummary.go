@@ -1,7 +1,6 @@
 package session
 
 import (
-	"fmt"
 	"os"
 	"time"
 
@@ -44,7 +43,7 @@ func (r *runner) finish(status int, summarize bool) {
 	}
 	if format != audit.FormatOff {
 		if err := audit.Render(r.stderr, s, format, r.mask); err != nil {
-			fmt.Fprintf(r.stderr, "agentvault: summary: %v\n", err)
+			r.say("summary: %v", err)
 		}
 	}
 	if path, _ := r.opts.LookupEnv("GITHUB_STEP_SUMMARY"); path != "" {
@@ -52,7 +51,7 @@ func (r *runner) finish(status int, summarize bool) {
 		// for a link to one of the user's own files.
 		f, err := audit.OpenAppend(path)
 		if err != nil {
-			fmt.Fprintf(r.stderr, "agentvault: warning: GITHUB_STEP_SUMMARY: %v\n", r.mask(err.Error()))
+			r.say("warning: GITHUB_STEP_SUMMARY: %v", r.mask(err.Error()))
 			return
 		}
 		audit.Render(f, s, audit.FormatMarkdown, r.mask)
