@@ -32,3 +32,7 @@ func (*Sandbox) Start(string, []string, []string, string, [3]*os.File) (launcher
 }
 
 func (*Sandbox) Close() error { return nil }
+
+func (*Sandbox) ListenTransparent() (net.Listener, net.Listener, error) {
+	return nil, nil, errors.New("isolate: not Linux")
+}
