@@ -80,6 +80,10 @@ func (p *Proxy) serveTransparentTLS(c net.Conn) {
 	name, hello, err := readServerName(c)
 	host, _, ok := splitTarget(net.JoinHostPort(name, "443"), transparentPort)
 	switch {
+	case len(hello) == 0:
+		// Closed before saying anything (a probe, a client's second
+		// connection attempt): no request, nothing to record.
+		return
 	case err != nil && !errors.Is(err, errPeeked):
 		rec.Action, rec.Error = ActionError, "transparent TLS: reading the client's hello: "+err.Error()
 	case name == "" || !ok:

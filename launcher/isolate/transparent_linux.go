@@ -110,8 +110,9 @@ func serveDNS(conn *net.UDPConn) {
 
 // ListenTransparent opens the sandbox's TLS and plain HTTP listeners on
 // 127.0.0.1:443 and :80, for proxy.Proxy.ServeTransparent. The sandbox must
-// have been started with Spec.Transparent: otherwise names do not resolve
-// to them and nothing reaches them.
+// have been started with Spec.Transparent (otherwise names do not resolve
+// to them), and the command not yet: binding a port below 1024 needs PID 1's
+// set-up capabilities, which it drops to start the command.
 func (s *Sandbox) ListenTransparent() (tlsLn, httpLn net.Listener, err error) {
 	if !s.transparent {
 		return nil, nil, errors.New("isolate: ListenTransparent on a sandbox without Spec.Transparent")
