@@ -5,7 +5,9 @@
 //
 // Invariants, whatever the configuration:
 //   - every CONNECT and every plain request must carry the session password,
-//     else the client gets a 407 and nothing reaches an upstream;
+//     else the client gets a 407 and nothing reaches an upstream (connections
+//     on a sandbox's transparent listeners stand for authenticated ones, see
+//     ServeTransparent);
 //     Proxy-Authorization is never forwarded;
 //   - a secret is only put on a request that arrived over TLS inside a CONNECT
 //     whose target host and port are bound to that secret; the Host header and

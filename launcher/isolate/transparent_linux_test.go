@@ -124,6 +124,9 @@ except OSError: print("unresolved")'`
 		{"every name resolves to loopback", true, lookup, "127.0.0.1", ""},
 		{"no resolution without transparent mode", false, lookup, "unresolved", ""},
 		{"credentialed host gets its secret on :443", true, curl + "https://api.example.test/v1", "auth=Bearer <the secret>", "record inject api.example.test"},
+		{"Python without proxy support gets the secret too", true, `python3 -c 'import ssl, urllib.request as u
+o = u.build_opener(u.ProxyHandler({}), u.HTTPSHandler(context=ssl.create_default_context(cafile="ca.pem")))
+print(o.open("https://api.example.test/py", timeout=5).read().decode())'`, "auth=Bearer <the secret>", "record inject api.example.test"},
 		{"unbound host tunnelled untouched", true, curl + "-H 'Authorization: Bearer mine' https://other.example.test/", "auth=Bearer mine", "record tunnel other.example.test"},
 		{"denied host refused and recorded", true, curl + "https://denied.example.test/ 2>/dev/null || echo refused", "refused", "record deny denied.example.test"},
 		{"plain HTTP routed by Host, no secret", true, curl + "http://plain.example.test/", "auth=", "record pass plain.example.test"},
