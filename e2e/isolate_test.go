@@ -14,7 +14,8 @@ import (
 )
 
 // TestIsolate: under --isolate the agent's clients still get their
-// credentials injected through the proxy (curl, Go), while a direct
+// credentials injected through the proxy (curl, Go, and curl ignoring the
+// proxy variables through transparent mode), while a direct
 // connection to a loopback server outside fails, /proc shows only the
 // sandbox, the usual credential files read as empty or absent, the working
 // directory stays writable and the exit status passes through.
@@ -34,6 +35,10 @@ func TestIsolate(t *testing.T) {
 `, goClientBin) +
 		fmt.Sprintf(`curl -sS --max-time 5 --noproxy '*' -o /dev/null http://127.0.0.1:%d/ok/direct 2> "$OUT/direct.err"; echo $? > "$OUT/direct.rc"
 `, plain.Port) +
+		// Transparent mode: a client that ignores the proxy variables
+		// resolves the name to loopback inside and still gets injection.
+		`curl -sS --max-time 20 --noproxy '*' -o "$OUT/transparent.body" -w '%{http_code}' https://api.example.test/echo/transparent > "$OUT/transparent.status" 2> "$OUT/transparent.err"
+` +
 		`ls -d /proc/[0-9]* | wc -l > "$OUT/procs"
 cat ~/.aws/credentials ~/.netrc ~/.vault-token > "$OUT/hidden" 2>&1
 echo written > "$OUT/cwd-write"
@@ -51,7 +56,8 @@ exit 5
 	}
 	s.response(t, "curl", "200")
 	s.response(t, "go", "200")
-	for _, path := range []string{"/echo/curl", "/echo/go"} {
+	s.response(t, "transparent", "200")
+	for _, path := range []string{"/echo/curl", "/echo/go", "/echo/transparent"} {
 		if got := onlyOne(t, up, path).Header.Get("Authorization"); got != "Bearer "+secret {
 			t.Errorf("%s: upstream got Authorization %q, want the injected secret", path, got)
 		}

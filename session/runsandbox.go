@@ -14,7 +14,10 @@ func (r *runner) startSandbox() error {
 	if err != nil {
 		return runErr(FailConfig, "isolate: %w", err)
 	}
-	sb, err := isolate.Start(isolate.Spec{Dir: r.opts.Cwd, Hide: hide})
+	// Transparent: names resolve to loopback inside, where the proxy also
+	// takes TLS on :443 and HTTP on :80, so a client that ignores the proxy
+	// variables meets the same rules instead of failing.
+	sb, err := isolate.Start(isolate.Spec{Dir: r.opts.Cwd, Hide: hide, Transparent: true})
 	if err != nil {
 		var refused *isolate.Refused
 		if errors.As(err, &refused) {
@@ -32,6 +35,12 @@ func (r *runner) serveInSandbox(addr net.Addr) error {
 	ln, err := r.sandbox.Listen(addr.(*net.TCPAddr).Port)
 	if err == nil {
 		err = r.prx.Serve(ln)
+	}
+	if err == nil {
+		var tlsLn, httpLn net.Listener
+		if tlsLn, httpLn, err = r.sandbox.ListenTransparent(); err == nil {
+			err = r.prx.ServeTransparent(tlsLn, httpLn)
+		}
 	}
 	if err != nil {
 		return runErr(FailInternal, "proxy inside the sandbox: %w", err)
