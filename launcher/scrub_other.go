@@ -1,7 +1,7 @@
-//go:build !linux
+//go:build !linux && !darwin
 
 package launcher
 
-// ScrubEnviron is a no-op where the environment block is not exposed the way
-// Linux's /proc/<pid>/environ exposes it.
+// ScrubEnviron is a no-op where agentvault does not know how the environment
+// block is exposed: agentvault is built and released for Linux and macOS only.
 func ScrubEnviron() error { return nil }
