@@ -25,7 +25,7 @@ func execDeclaredEnv(backend string, names []string) ([]string, error) {
 	var out []string
 	for _, n := range names {
 		switch {
-		case !posixEnvName(n):
+		case !ValidEnvName(n):
 			return nil, fmt.Errorf("backend %q: env: %q is not an environment variable name (letters, digits, _; not starting with a digit)", backend, n)
 		case base[n]:
 			return nil, fmt.Errorf("backend %q: env: %s is always passed to the helper; list only the variables it needs beyond PATH, HOME, USER, LANG and TMPDIR", backend, n)
@@ -53,9 +53,9 @@ func helperEnv(lookup func(string) (string, bool), declared []string) []string {
 	return env
 }
 
-// posixEnvName accepts the portable environment variable names: ASCII
+// ValidEnvName accepts the portable environment variable names: ASCII
 // letters, digits and underscore, not starting with a digit.
-func posixEnvName(s string) bool {
+func ValidEnvName(s string) bool {
 	if s == "" {
 		return false
 	}

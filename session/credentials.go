@@ -6,6 +6,8 @@ import (
 	"time"
 
 	"gopkg.in/yaml.v3"
+
+	"github.com/agentvault/agentvault/backends"
 )
 
 var credentialKeys = []string{"name", "secret", "preset", "hosts", "inject", "env", "ttl", "methods", "paths", "placeholder"}
@@ -102,7 +104,7 @@ func (p *parser) credential(item *yaml.Node, st *credState) (Credential, error) 
 				return c, err
 			}
 			for i, e := range c.Env {
-				if !validEnvName(e) {
+				if !backends.ValidEnvName(e) {
 					return c, nodeError(p.file, nodes.envElems[i], "%s: %q is not an environment variable name", field, e)
 				}
 			}
