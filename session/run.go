@@ -11,12 +11,12 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/agentvault/agentvault/audit"
 	"github.com/agentvault/agentvault/ca"
 	"github.com/agentvault/agentvault/launcher"
 	"github.com/agentvault/agentvault/launcher/isolate"
 	"github.com/agentvault/agentvault/proxy"
 	"github.com/agentvault/agentvault/redact"
-	"github.com/agentvault/agentvault/session/audit"
 )
 
 // Options is what the CLI parsed for one run, already validated: Run trusts

@@ -6,10 +6,10 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/agentvault/agentvault/audit"
 	"github.com/agentvault/agentvault/ca"
 	"github.com/agentvault/agentvault/hostpattern"
 	"github.com/agentvault/agentvault/proxy"
-	"github.com/agentvault/agentvault/session/audit"
 )
 
 // sessionTrust is what the session CA set-up hands the proxy and the child.

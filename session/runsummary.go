@@ -6,7 +6,7 @@ import (
 
 	"golang.org/x/term"
 
-	"github.com/agentvault/agentvault/session/audit"
+	"github.com/agentvault/agentvault/audit"
 )
 
 // finish closes the proxy and the audit log, so no record arrives after the

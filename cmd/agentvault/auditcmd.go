@@ -5,7 +5,7 @@ import (
 
 	"github.com/urfave/cli/v2"
 
-	"github.com/agentvault/agentvault/session/audit"
+	"github.com/agentvault/agentvault/audit"
 )
 
 func auditCommand() *cli.Command {

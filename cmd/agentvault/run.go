@@ -7,11 +7,11 @@ import (
 
 	"github.com/urfave/cli/v2"
 
+	"github.com/agentvault/agentvault/audit"
 	"github.com/agentvault/agentvault/backends"
 	"github.com/agentvault/agentvault/launcher"
 	"github.com/agentvault/agentvault/proxy"
 	"github.com/agentvault/agentvault/session"
-	"github.com/agentvault/agentvault/session/audit"
 )
 
 func runCommand() *cli.Command {
