@@ -1,7 +1,8 @@
-// Package session turns agentvault.yaml (or the zero-config presets) into
-// resolved credentials: config parsing and validation, presets, placeholders,
-// secret resolution through the backends, and the starter config of `init`.
-package session
+// Package config is agentvault's configuration: which file applies (and
+// whether a project config is trusted), strict parsing and validation of
+// agentvault.yaml, presets and the zero-config equivalent, and the starter
+// config of `init`. It decides what a session may do; package session does it.
+package config
 
 import (
 	"time"

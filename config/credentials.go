@@ -1,4 +1,4 @@
-package session
+package config
 
 import (
 	"fmt"
@@ -141,7 +141,7 @@ func (p *parser) credential(item *yaml.Node, st *credState) (Credential, error) 
 			if c.Placeholder, err = str(p.file, val, field); err != nil {
 				return c, err
 			}
-			if err := validPlaceholder(c.Placeholder); err != nil {
+			if err := ValidPlaceholder(c.Placeholder); err != nil {
 				return c, nodeError(p.file, val, "%s: %v", field, err)
 			}
 		default:

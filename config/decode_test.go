@@ -1,4 +1,4 @@
-package session
+package config
 
 import (
 	"reflect"
@@ -103,7 +103,7 @@ func TestBackendDecodeErrors(t *testing.T) {
 		{"ignored field is unknown", "backends:\n  vault:\n    skip: x\n", `b.yaml:3:5: backend "vault": unknown key "skip" ...`},
 		{"duplicate nested key", "backends:\n  vault:\n    auth:\n      method: a\n      method: b\n", `b.yaml:5:7: backend "vault".auth: duplicate key "method" (first at line 4)`},
 		{"wrong type", "backends:\n  vault:\n    address: https://v\n    auth: approle\n",
-			`b.yaml:4: backend "vault": cannot decode a string into session.vaultAuthOpts`},
+			`b.yaml:4: backend "vault": cannot decode a string into config.vaultAuthOpts`},
 		{"bad duration", "backends:\n  vault:\n    timeout: forever\n", `b.yaml:3: backend "vault": cannot decode a string into time.Duration`},
 		{"value not echoed", "backends:\n  vault:\n    auth:\n      method: [s3cr3t-token-value]\n",
 			`b.yaml:4: backend "vault": cannot decode a list into string`},

@@ -3,6 +3,8 @@ package session
 import (
 	"context"
 	"time"
+
+	"github.com/agentvault/agentvault/config"
 )
 
 // CheckResult is one row of `agentvault check`. It never holds the value.
@@ -23,7 +25,7 @@ func (r CheckResult) OK() bool { return r.Err == nil }
 // Check resolves every credential, not stopping at failures, and closes the
 // backends afterwards (revoking any lease it took). The returned error is
 // only about closing; per-credential failures are in the results.
-func Check(ctx context.Context, cfg *Config, open Opener, lookupEnv func(string) (string, bool)) ([]CheckResult, error) {
+func Check(ctx context.Context, cfg *config.Config, open Opener, lookupEnv func(string) (string, bool)) ([]CheckResult, error) {
 	o := newOpener(cfg, open, lookupEnv)
 	results := make([]CheckResult, 0, len(cfg.Credentials))
 	for _, c := range cfg.Credentials {

@@ -2,6 +2,7 @@ package session
 
 import (
 	"reflect"
+	"slices"
 	"testing"
 )
 
@@ -30,7 +31,7 @@ func TestUnprotectedCredentials(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			got := UnprotectedCredentials(tt.env, func(n string) bool { return contains(tt.protected, n) })
+			got := UnprotectedCredentials(tt.env, func(n string) bool { return slices.Contains(tt.protected, n) })
 			if !reflect.DeepEqual(got, tt.want) {
 				t.Errorf("got %v, want %v", got, tt.want)
 			}

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/agentvault/agentvault/backends"
+	"github.com/agentvault/agentvault/config"
 )
 
 // seqBackend returns its values in turn; gate, when set, holds every call
@@ -42,7 +43,7 @@ func (b *seqBackend) Close(ctx context.Context) error { return nil }
 func newLive(t *testing.T, b *seqBackend, onValue func(string)) (*Live, *time.Time) {
 	t.Helper()
 	res := &Resolved{
-		Credentials: []ResolvedCredential{{Credential: Credential{Name: "c", Secret: Ref{Backend: "x", Ref: "r"}, TTL: time.Minute}, Secret: backends.Secret{Value: "v1"}}},
+		Credentials: []ResolvedCredential{{Credential: config.Credential{Name: "c", Secret: config.Ref{Backend: "x", Ref: "r"}, TTL: time.Minute}, Secret: backends.Secret{Value: "v1"}}},
 		Backends:    map[string]backends.Backend{"x": b},
 	}
 	now := time.Unix(1000, 0)

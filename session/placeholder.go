@@ -2,9 +2,10 @@ package session
 
 import (
 	"crypto/rand"
-	"errors"
 	"math"
 	"strings"
+
+	"github.com/agentvault/agentvault/config"
 )
 
 // Markers put a fixed, recognisable word at the start of a placeholder's
@@ -38,12 +39,12 @@ const (
 // credential per session. The result is never real itself, holds only
 // characters that need no escaping in a header, a URL or a shell, and its
 // random part carries at least 128 bits.
-func Placeholder(c Credential, real string) string {
+func Placeholder(c config.Credential, real string) string {
 	if c.Placeholder != "" {
 		return c.Placeholder
 	}
 	prefix := ""
-	if p, ok := LookupPreset(c.Preset); ok {
+	if p, ok := config.LookupPreset(c.Preset); ok {
 		prefix = p.PlaceholderPrefix
 	}
 	// A repeat of real needs 128 random bits to come out equal; the bound
@@ -246,18 +247,4 @@ func randomFrom(alphabet string, n int) string {
 		}
 	}
 	return string(out)
-}
-
-// validPlaceholder checks a configured placeholder: long enough not to occur
-// by accident in traffic, and made of URL- and header-safe characters.
-func validPlaceholder(s string) error {
-	if len(s) < 12 || len(s) > 512 {
-		return errors.New("a placeholder needs 12 to 512 characters, so it cannot occur by accident")
-	}
-	for i := 0; i < len(s); i++ {
-		if !urlSafe(s[i]) {
-			return errors.New("a placeholder may only hold letters, digits, '-', '_', '.' and '~'")
-		}
-	}
-	return nil
 }

@@ -8,6 +8,7 @@ import (
 	"sort"
 
 	"github.com/agentvault/agentvault/backends"
+	"github.com/agentvault/agentvault/config"
 )
 
 // Opener constructs a backend instance; production passes backends.Open.
@@ -30,7 +31,7 @@ func (e *ResolveError) Unwrap() error { return e.Err }
 
 // ResolvedCredential is a credential with its value and session placeholder.
 type ResolvedCredential struct {
-	Credential
+	config.Credential
 	Secret      backends.Secret
 	Placeholder string
 	Backend     string // backend type, e.g. "vault"
@@ -51,14 +52,14 @@ var ErrEmptySecret = errors.New("the secret is empty")
 
 // opener opens each backend instance at most once.
 type opener struct {
-	cfg       *Config
+	cfg       *config.Config
 	open      Opener
 	lookupEnv func(string) (string, bool)
 	opened    map[string]backends.Backend
 	failed    map[string]error
 }
 
-func newOpener(cfg *Config, open Opener, lookupEnv func(string) (string, bool)) *opener {
+func newOpener(cfg *config.Config, open Opener, lookupEnv func(string) (string, bool)) *opener {
 	if lookupEnv == nil {
 		lookupEnv = os.LookupEnv
 	}
@@ -90,7 +91,7 @@ func (o *opener) get(name string) (backends.Backend, string, error) {
 	return b, bc.Type, nil
 }
 
-func (o *opener) resolve(ctx context.Context, c Credential) (backends.Secret, string, error) {
+func (o *opener) resolve(ctx context.Context, c config.Credential) (backends.Secret, string, error) {
 	b, typ, err := o.get(c.Secret.Backend)
 	if err == nil {
 		var s backends.Secret
@@ -125,7 +126,7 @@ func closeAll(ctx context.Context, m map[string]backends.Backend) error {
 // lookupEnv nil means os.LookupEnv. On
 // the first failure it closes what it opened (revoking leases) and returns a
 // *ResolveError.
-func Resolve(ctx context.Context, cfg *Config, open Opener, lookupEnv func(string) (string, bool)) (*Resolved, error) {
+func Resolve(ctx context.Context, cfg *config.Config, open Opener, lookupEnv func(string) (string, bool)) (*Resolved, error) {
 	o := newOpener(cfg, open, lookupEnv)
 	r := &Resolved{Backends: o.opened}
 	for _, c := range cfg.Credentials {

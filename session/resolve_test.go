@@ -3,6 +3,7 @@ package session
 import (
 	"context"
 	"errors"
+	"fmt"
 	"reflect"
 	"strings"
 	"sync"
@@ -10,6 +11,7 @@ import (
 	"time"
 
 	"github.com/agentvault/agentvault/backends"
+	"github.com/agentvault/agentvault/config"
 )
 
 // fakeBackend serves values from a map and records what happened to it.
@@ -95,9 +97,9 @@ credentials:
     ttl: 5m
 `
 
-func newResolveFixture(t *testing.T) (*Config, *fakeOpener) {
+func newResolveFixture(t *testing.T) (*config.Config, *fakeOpener) {
 	t.Helper()
-	cfg, err := Parse("r.yaml", []byte(resolveConfig))
+	cfg, err := config.Parse("r.yaml", []byte(resolveConfig))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -258,7 +260,7 @@ func TestCheck(t *testing.T) {
 	fo.openErr = map[string]error{"op": errors.New(`exec: "op": executable file not found in $PATH`)}
 	fo.backends["env"].errs = map[string]error{"ANTHROPIC_API_KEY": errors.New("variable ANTHROPIC_API_KEY is not set")}
 	// A second credential on the failed op backend must not open it again.
-	cfg.Credentials = append(cfg.Credentials, Credential{Name: "other", Secret: Ref{"op", "op://x"}, Hosts: []string{"x.example.com"}})
+	cfg.Credentials = append(cfg.Credentials, config.Credential{Name: "other", Secret: config.Ref{Backend: "op", Ref: "op://x"}, Hosts: []string{"x.example.com"}})
 
 	res, err := Check(context.Background(), cfg, fo.open, envMap(nil))
 	if err != nil {
@@ -273,7 +275,7 @@ func TestCheck(t *testing.T) {
 	var got []row
 	for _, r := range res {
 		got = append(got, row{r.Name, r.Backend, r.BackendType, r.OK(), r.TTL, r.Leased})
-		if r.Err != nil && !strings.HasPrefix(r.Err.Error(), "credential "+quote(r.Name)+": backend "+r.Backend+" (") {
+		if r.Err != nil && !strings.HasPrefix(r.Err.Error(), fmt.Sprintf("credential %q: backend ", r.Name)+r.Backend+" (") {
 			t.Errorf("%s error = %v", r.Name, r.Err)
 		}
 	}
@@ -313,8 +315,15 @@ func TestEffectiveTTL(t *testing.T) {
 		{10 * time.Minute, 30 * time.Second, 10 * time.Minute},
 	}
 	for _, tt := range tests {
-		if got := (Credential{TTL: tt.cfg}).EffectiveTTL(tt.backend); got != tt.want {
+		if got := (config.Credential{TTL: tt.cfg}).EffectiveTTL(tt.backend); got != tt.want {
 			t.Errorf("EffectiveTTL(%v, %v) = %v", tt.cfg, tt.backend, got)
 		}
+	}
+}
+
+func envMap(m map[string]string) func(string) (string, bool) {
+	return func(k string) (string, bool) {
+		v, ok := m[k]
+		return v, ok
 	}
 }

@@ -1,3 +1,6 @@
+// Package session runs a session: it resolves a config's credentials through
+// the backends, makes their placeholders, and drives the session CA, audit
+// log, proxy and command from start to summary (Run).
 package session
 
 import (
@@ -13,6 +16,7 @@ import (
 
 	"github.com/agentvault/agentvault/audit"
 	"github.com/agentvault/agentvault/ca"
+	"github.com/agentvault/agentvault/config"
 	"github.com/agentvault/agentvault/launcher"
 	"github.com/agentvault/agentvault/launcher/isolate"
 	"github.com/agentvault/agentvault/proxy"
@@ -77,7 +81,7 @@ type runner struct {
 	opts     Options
 	stderr   io.Writer
 	id       string
-	cfg      *Config
+	cfg      *config.Config
 	resolved *Resolved
 	dir      *ca.Dir
 	prx      *proxy.Proxy
@@ -98,7 +102,7 @@ type runner struct {
 }
 
 func (r *runner) run(ctx context.Context) (int, error) {
-	cfg, err := Load(LoadOptions{Path: r.opts.ConfigPath, LookupEnv: r.opts.LookupEnv, Cwd: r.opts.Cwd, Home: r.opts.Home})
+	cfg, err := config.Load(config.LoadOptions{Path: r.opts.ConfigPath, LookupEnv: r.opts.LookupEnv, Cwd: r.opts.Cwd, Home: r.opts.Home})
 	if err != nil {
 		return 0, ConfigFailure(err)
 	}
@@ -146,7 +150,7 @@ func (r *runner) run(ctx context.Context) (int, error) {
 func (r *runner) applyFlags() {
 	e := &r.cfg.Egress
 	if r.opts.Strict {
-		e.Default = EgressDeny
+		e.Default = config.EgressDeny
 	}
 	e.Allow = append(e.Allow, r.opts.Allow...)
 	e.NoProxy = append(e.NoProxy, r.opts.NoProxy...)

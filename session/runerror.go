@@ -3,6 +3,8 @@ package session
 import (
 	"errors"
 	"fmt"
+
+	"github.com/agentvault/agentvault/config"
 )
 
 // Failure says what a session failed at. The CLI maps each kind to its exit
@@ -43,7 +45,7 @@ func runErr(kind Failure, format string, args ...any) error {
 // ConfigError already names its file and line; anything else is said to be
 // about the config.
 func ConfigFailure(err error) error {
-	var ce *ConfigError
+	var ce *config.ConfigError
 	if errors.As(err, &ce) {
 		return &RunError{Kind: FailConfig, Err: err}
 	}

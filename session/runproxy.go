@@ -8,6 +8,7 @@ import (
 
 	"github.com/agentvault/agentvault/audit"
 	"github.com/agentvault/agentvault/ca"
+	"github.com/agentvault/agentvault/config"
 	"github.com/agentvault/agentvault/hostpattern"
 	"github.com/agentvault/agentvault/proxy"
 )
@@ -29,8 +30,8 @@ func (r *runner) setUpTrust() (*sessionTrust, error) {
 		hosts = append(hosts, c.Credential.Hosts...)
 	}
 	unconstrained := false
-	if r.cfg.Egress.Inspect == InspectAll {
-		if r.cfg.Egress.Default == EgressDeny {
+	if r.cfg.Egress.Inspect == config.InspectAll {
+		if r.cfg.Egress.Default == config.EgressDeny {
 			for _, h := range r.cfg.Egress.Allow {
 				// IP targets (with or without a port) are never MITM'd;
 				// the CA excludes every IP range.
@@ -127,12 +128,12 @@ func (r *runner) proxyCredentials() []*proxy.Credential {
 	return out
 }
 
-func proxyEgress(e Egress) proxy.Egress {
+func proxyEgress(e config.Egress) proxy.Egress {
 	return proxy.Egress{
-		DefaultDeny: e.Default == EgressDeny,
+		DefaultDeny: e.Default == config.EgressDeny,
 		Allow:       e.Allow,
 		Deny:        e.Deny,
-		InspectAll:  e.Inspect == InspectAll,
+		InspectAll:  e.Inspect == config.InspectAll,
 	}
 }
 

@@ -4,6 +4,8 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"strings"
+
+	"github.com/agentvault/agentvault/config"
 )
 
 // tokenPrefix is a vendor's fixed token prefix. Only these are copied into a
@@ -53,18 +55,11 @@ func tokenLike(v string) bool {
 		return false
 	}
 	for i := 0; i < len(v); i++ {
-		if !urlSafe(v[i]) && !strings.ContainsRune("+/=", rune(v[i])) {
+		if !config.PlaceholderChar(v[i]) && !strings.ContainsRune("+/=", rune(v[i])) {
 			return false
 		}
 	}
 	return true
-}
-
-// urlSafe: the characters a placeholder may hold (RFC 3986 unreserved), so
-// that it needs no escaping in a header, a path, a query or a shell.
-func urlSafe(c byte) bool {
-	return c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' ||
-		c == '-' || c == '_' || c == '.' || c == '~'
 }
 
 // splitJWT returns the header and claims segments and the signature of a
@@ -77,7 +72,7 @@ func splitJWT(v string) (head, sig string, ok bool) {
 	}
 	for _, p := range parts {
 		for i := 0; i < len(p); i++ {
-			if c := p[i]; !urlSafe(c) || c == '.' || c == '~' {
+			if c := p[i]; !config.PlaceholderChar(c) || c == '.' || c == '~' {
 				return "", "", false
 			}
 		}

@@ -9,6 +9,7 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/agentvault/agentvault/backends"
+	"github.com/agentvault/agentvault/config"
 	"github.com/agentvault/agentvault/session"
 )
 
@@ -22,7 +23,7 @@ func checkCommand() *cli.Command {
 		Action: func(c *cli.Context) error {
 			cwd, _ := os.Getwd()
 			home, _ := os.UserHomeDir()
-			cfg, err := session.Load(session.LoadOptions{Path: c.String("config"), LookupEnv: os.LookupEnv, Cwd: cwd, Home: home})
+			cfg, err := config.Load(config.LoadOptions{Path: c.String("config"), LookupEnv: os.LookupEnv, Cwd: cwd, Home: home})
 			if err != nil {
 				return configFailure(err)
 			}

@@ -9,7 +9,7 @@ import (
 
 	"github.com/urfave/cli/v2"
 
-	"github.com/agentvault/agentvault/session"
+	"github.com/agentvault/agentvault/config"
 )
 
 func initCommand() *cli.Command {
@@ -22,7 +22,7 @@ func initCommand() *cli.Command {
 			&cli.BoolFlag{Name: "force", Usage: "overwrite an existing file"},
 		},
 		Action: func(c *cli.Context) error {
-			data, err := session.Starter(c.StringSlice("preset"))
+			data, err := config.Starter(c.StringSlice("preset"))
 			if err != nil {
 				return fail(exitUsage, "agentvault: init: %v", err)
 			}
@@ -52,7 +52,7 @@ func initCommand() *cli.Command {
 			}
 			// What init wrote is what the user asked for: trust exactly
 			// those bytes, so a later change to the file still needs review.
-			e, err := session.TrustContent(trustOptions(), path, data)
+			e, err := config.TrustContent(trustOptions(), path, data)
 			if err != nil {
 				return fail(exitConfig, "agentvault: init: wrote %s but could not trust it: %v", path, err)
 			}

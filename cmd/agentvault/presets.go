@@ -7,7 +7,7 @@ import (
 
 	"github.com/urfave/cli/v2"
 
-	"github.com/agentvault/agentvault/session"
+	"github.com/agentvault/agentvault/config"
 )
 
 func presetsCommand() *cli.Command {
@@ -17,7 +17,7 @@ func presetsCommand() *cli.Command {
 		Action: func(c *cli.Context) error {
 			w := tabwriter.NewWriter(c.App.Writer, 0, 4, 2, ' ', 0)
 			fmt.Fprintln(w, "PRESET\tHOSTS\tENV\tINJECTION")
-			for _, p := range session.Presets() {
+			for _, p := range config.Presets() {
 				fmt.Fprintf(w, "%s\t%s\t%s\t%s\n", p.Name, strings.Join(p.Hosts, ","), strings.Join(p.Env, ","), describeInject(p.Inject))
 			}
 			return w.Flush()
@@ -25,7 +25,7 @@ func presetsCommand() *cli.Command {
 	}
 }
 
-func describeInject(rules []session.InjectRule) string {
+func describeInject(rules []config.InjectRule) string {
 	if len(rules) == 0 {
 		return "placeholder"
 	}

@@ -9,6 +9,7 @@ import (
 
 	"github.com/agentvault/agentvault/audit"
 	"github.com/agentvault/agentvault/backends"
+	"github.com/agentvault/agentvault/config"
 	"github.com/agentvault/agentvault/launcher"
 	"github.com/agentvault/agentvault/proxy"
 	"github.com/agentvault/agentvault/session"
@@ -68,7 +69,7 @@ func parseRunOptions(c *cli.Context) (session.Options, error) {
 		o.ConnectTo[from] = to
 	}
 	for _, a := range o.Allow {
-		if err := session.ValidEgressPattern(a); err != nil {
+		if err := config.ValidEgressPattern(a); err != nil {
 			return o, fail(exitUsage, "agentvault: --allow %q: %v", a, err)
 		}
 	}

@@ -7,8 +7,8 @@ import (
 
 	"github.com/urfave/cli/v2"
 
+	"github.com/agentvault/agentvault/config"
 	"github.com/agentvault/agentvault/launcher"
-	"github.com/agentvault/agentvault/session"
 )
 
 func trustCommand() *cli.Command {
@@ -35,9 +35,9 @@ func trustCommand() *cli.Command {
 			if c.NArg() == 1 {
 				file = c.Args().First()
 			}
-			e, err := session.TrustFile(trustOptions(), file)
+			e, err := config.TrustFile(trustOptions(), file)
 			if err != nil {
-				var ce *session.ConfigError
+				var ce *config.ConfigError
 				if errors.As(err, &ce) {
 					return fail(exitConfig, "agentvault: %v (nothing trusted)", err)
 				}
@@ -50,7 +50,7 @@ func trustCommand() *cli.Command {
 }
 
 // trustOptions locates the user's trust record the way run and check do.
-func trustOptions() session.LoadOptions {
+func trustOptions() config.LoadOptions {
 	home, _ := os.UserHomeDir()
-	return session.LoadOptions{LookupEnv: os.LookupEnv, Home: home}
+	return config.LoadOptions{LookupEnv: os.LookupEnv, Home: home}
 }
