@@ -132,7 +132,7 @@ func (p *Proxy) roundTrip(req *http.Request) (*http.Response, error) {
 			limitAcceptEncoding(req.Header)
 		}
 		var err error
-		res, err = p.transport.RoundTrip(req)
+		res, err = p.send(req, ex)
 		switch {
 		case err != nil && ex.leak != nil && ex.leak.hit != nil && ex.leak.block:
 			res = p.refusal(req, ex, http.StatusForbidden, ActionLeakBlocked,
@@ -151,6 +151,22 @@ func (p *Proxy) roundTrip(req *http.Request) (*http.Response, error) {
 	ex.respBody = &countingBody{rc: res.Body, done: func() { p.finish(ex) }}
 	res.Body = ex.respBody
 	return res, nil
+}
+
+// send hands req to the upstream: bodiless idempotent HTTPS requests on the
+// proxy's own connection pool (pool.go), the rest through its transport.
+// The client's "Connection: close" concerns the client's connection alone;
+// the upstream connection stays open for the next request, whoever sends it.
+func (p *Proxy) send(req *http.Request, ex *exchange) (*http.Response, error) {
+	out := req
+	if req.Close {
+		out = req.WithContext(req.Context()) // martian reads req.Close afterwards
+		out.Close = false
+	}
+	if p.pool != nil && p.pool.usable(out, ex.rec.Host, ex.rec.Port) {
+		return p.pool.roundTrip(out, ex.rec.Host, ex.rec.Port)
+	}
+	return p.transport.RoundTrip(out)
 }
 
 // prepareTLS applies the rules to a request inside a MITM'd CONNECT. It

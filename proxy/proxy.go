@@ -77,6 +77,7 @@ type Proxy struct {
 	policy      *policy
 	dial        *dialer
 	transport   *http.Transport
+	pool        *connPool
 	mp          *martian.Proxy
 	ln          net.Listener
 	wg          sync.WaitGroup
@@ -141,6 +142,7 @@ func (p *Proxy) Start(addr string) (net.Addr, error) {
 		}
 	}
 	p.transport = p.dial.newTransport(pool)
+	p.pool = newConnPool(p.dial, p.transport.TLSClientConfig)
 	for _, c := range pol.creds {
 		p.Redactor.AddPlaceholder(c.Name, c.Placeholder)
 		c.values() // notes the current value with the redactor
@@ -212,6 +214,9 @@ func (p *Proxy) Close() error {
 		}
 		if p.transport != nil {
 			p.transport.CloseIdleConnections()
+		}
+		if p.pool != nil {
+			p.pool.close()
 		}
 	})
 	return nil

@@ -98,7 +98,7 @@ func (p *Proxy) maybeRetry(req *http.Request, res *http.Response, ex *exchange) 
 	if !p.Guard.reflectOff() {
 		limitAcceptEncoding(retry.Header)
 	}
-	res2, err := p.transport.RoundTrip(retry)
+	res2, err := p.send(retry, ex)
 	if err != nil {
 		ex.addWarning("replay after rotation failed: " + describeUpstreamError(ex.rec.Host, err))
 		return res
