@@ -95,7 +95,8 @@ func childMain() error {
 			return fmt.Errorf("%s: %w", s.name, err)
 		}
 	}
-	if !c.direct {
+	// Inside the sandbox the parent is the sandbox's init, not agentvault.
+	if os.Getenv("AVBENCH_MODE") == "proxy" {
 		r.PeakRSSKiB = peakRSS(os.Getppid())
 	}
 	out, _ := json.Marshal(r)

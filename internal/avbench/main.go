@@ -1,8 +1,10 @@
 // Command avbench measures agentvault from the outside, the way an agent
 // meets it: the built binary runs a client program as its child, and the
 // same client runs again with a direct connection to the same local HTTPS
-// upstream in the same run. Every figure is printed with its ratio to
-// direct, since absolute numbers on shared machines mean little.
+// upstream in the same run, and once more inside the sandbox of
+// `run --isolate` where the machine allows it. Every figure is printed with
+// its ratio to direct, and isolation's with its ratio to agentvault without
+// it, since absolute numbers on shared machines mean little.
 //
 //	go run ./internal/avbench [-agentvault PATH] [-quick]
 //
@@ -16,6 +18,7 @@ import (
 	"encoding/json"
 	"flag"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -110,40 +113,82 @@ credentials:
 		return fmt.Errorf("the upstream did not get the real key (placeholder seen: %v)", up.seenPlaceholder.Load())
 	}
 
-	startup, err := measureStartup(*avPath, cfg, base, sizes.Startups)
+	// The same client again inside the sandbox (--isolate), where it meets
+	// the proxy on the sandbox's own loopback; a machine that refuses
+	// isolation (exit 78) gets a note instead of the column.
+	isoOut := filepath.Join(dir, "isolated.json")
+	iso := exec.Command(*avPath, append(append(runArgs, "--isolate"), "--", self, "child")...)
+	iso.Env = append(base, "AVBENCH_MODE=isolated", "AVBENCH_OUT="+isoOut)
+	var isoErr bytes.Buffer
+	iso.Stderr = io.MultiWriter(os.Stderr, &isoErr)
+	fmt.Fprintln(os.Stderr, "avbench: through agentvault --isolate")
+	isolation := ""
+	if err := iso.Run(); err != nil {
+		if iso.ProcessState == nil || iso.ProcessState.ExitCode() != 78 {
+			return fmt.Errorf("run --isolate: %w", err)
+		}
+		isolation = strings.TrimSpace(isoErr.String())
+	}
+
+	startup, err := measureStartup(*avPath, cfg, base, sizes.Startups, isolation == "")
 	if err != nil {
 		return err
 	}
-	var d, p results
+	var d, p, i results
 	if err := readJSON(directOut, &d); err != nil {
 		return err
 	}
 	if err := readJSON(proxOut, &p); err != nil {
 		return err
 	}
-	report(os.Stdout, d, p, startup)
+	if isolation == "" {
+		if err := readJSON(isoOut, &i); err != nil {
+			return err
+		}
+	}
+	report(os.Stdout, d, p, i, startup, isolation)
 	return nil
 }
 
-// measureStartup times `agentvault run -- true` end to end: start, config,
-// CA, proxy, child, cleanup. It reports the median of n runs after one warm-up.
-func measureStartup(av, cfg string, env []string, n int) (time.Duration, error) {
-	var ds []time.Duration
+// startups are the medians of `agentvault run -- true` end to end (start,
+// config, CA, proxy, child, cleanup), with and without --isolate.
+type startups struct{ host, isolated time.Duration }
+
+// measureStartup times n runs of each kind after one warm-up of each,
+// alternating them so that a change in the machine's load hits both alike.
+func measureStartup(av, cfg string, env []string, n int, isolated bool) (startups, error) {
+	kinds := [][]string{{"run", "-q", "-c", cfg, "--", "true"}}
+	if isolated {
+		kinds = append(kinds, []string{"run", "-q", "--isolate", "-c", cfg, "--", "true"})
+	}
+	ds := make([][]time.Duration, len(kinds))
 	for i := 0; i <= n; i++ {
-		cmd := exec.Command(av, "run", "-q", "-c", cfg, "--", "true")
-		cmd.Env = env
-		var stderr bytes.Buffer
-		cmd.Stderr = &stderr
-		start := time.Now()
-		if err := cmd.Run(); err != nil {
-			return 0, fmt.Errorf("run -- true: %v: %s", err, stderr.String())
-		}
-		if i > 0 {
-			ds = append(ds, time.Since(start))
+		for k, args := range kinds {
+			cmd := exec.Command(av, args...)
+			cmd.Env = env
+			var stderr bytes.Buffer
+			cmd.Stderr = &stderr
+			start := time.Now()
+			if err := cmd.Run(); err != nil {
+				return startups{}, fmt.Errorf("%s: %v: %s", strings.Join(args, " "), err, stderr.String())
+			}
+			if i > 0 {
+				ds[k] = append(ds[k], time.Since(start))
+			}
 		}
 	}
-	sort.Slice(ds, func(i, j int) bool { return ds[i] < ds[j] })
-	return ds[len(ds)/2], nil
+	median := func(d []time.Duration) time.Duration {
+		if len(d) == 0 {
+			return 0
+		}
+		sort.Slice(d, func(i, j int) bool { return d[i] < d[j] })
+		return d[len(d)/2]
+	}
+	s := startups{host: median(ds[0])}
+	if isolated {
+		s.isolated = median(ds[1])
+	}
+	return s, nil
 }
 
 func readJSON(path string, v any) error {
@@ -154,32 +199,50 @@ func readJSON(path string, v any) error {
 	return json.Unmarshal(b, v)
 }
 
-func report(w *os.File, d, p results, startup time.Duration) {
-	fmt.Fprintf(w, "%-34s %16s %16s %7s\n", "figure", "direct", "agentvault", "ratio")
-	fmt.Fprintln(w, strings.Repeat("-", 76))
-	row := func(name string, dv, pv float64, unit string, higherBetter bool) {
-		ratio := 0.0
-		if dv > 0 {
-			ratio = pv / dv
+// report prints each figure for direct, agentvault and agentvault
+// --isolate, with agentvault's ratio to direct and isolation's ratio to
+// agentvault without it (isolation's own cost). isolation is why the
+// sandbox was refused; "" when it ran.
+func report(w io.Writer, d, p, i results, startup startups, isolation string) {
+	iso := isolation == ""
+	fmt.Fprintf(w, "%-34s %14s %14s %7s %14s %9s\n", "figure", "direct", "agentvault", "ratio", "--isolate", "iso/host")
+	fmt.Fprintln(w, strings.Repeat("-", 98))
+	ratio := func(a, b float64) float64 {
+		if a > 0 {
+			return b / a
 		}
-		_ = higherBetter
-		fmt.Fprintf(w, "%-34s %12.1f %-3s %12.1f %-3s %6.2f\n", name, dv, unit, pv, unit, ratio)
+		return 0
 	}
-	row("keep-alive sequential", d.SeqRPS, p.SeqRPS, "r/s", true)
-	row("  p50", d.SeqP50us, p.SeqP50us, "us", false)
-	row("  p99", d.SeqP99us, p.SeqP99us, "us", false)
-	row("keep-alive, 16 concurrent", d.ConcRPS, p.ConcRPS, "r/s", true)
-	row("gzip responses", d.GzipRPS, p.GzipRPS, "r/s", true)
-	row("chunked responses", d.ChunkedRPS, p.ChunkedRPS, "r/s", true)
-	row("new connection each request", d.NewConnRPS, p.NewConnRPS, "r/s", true)
-	row("100 MB upload", d.UploadMBps, p.UploadMBps, "MB/s", true)
-	row("100 MB download", d.DownloadMBps, p.DownloadMBps, "MB/s", true)
-	fmt.Fprintf(w, "%-34s %16d %16d\n", "client TLS handshakes, gzip", d.GzipHandshakes, p.GzipHandshakes)
-	fmt.Fprintf(w, "%-34s %16d %16d\n", "client TLS handshakes, chunked", d.ChunkedHandshakes, p.ChunkedHandshakes)
-	fmt.Fprintf(w, "%-34s %16d %16d\n", fmt.Sprintf("errors, %d connections at once", d.BurstConns), d.BurstErrors, p.BurstErrors)
-	fmt.Fprintf(w, "%-34s %16.2f %16.2f %+6.2f ms added\n", "SSE first event delay (ms)", d.SSEFirstMs, p.SSEFirstMs, p.SSEFirstMs-d.SSEFirstMs)
-	fmt.Fprintf(w, "%-34s %16s %13.1f ms\n", "run -- true (median)", "-", float64(startup)/float64(time.Millisecond))
+	row := func(name string, dv, pv, iv float64, unit string) {
+		fmt.Fprintf(w, "%-34s %10.1f %-3s %10.1f %-3s %7.2f", name, dv, unit, pv, unit, ratio(dv, pv))
+		if iso {
+			fmt.Fprintf(w, " %10.1f %-3s %9.2f", iv, unit, ratio(pv, iv))
+		}
+		fmt.Fprintln(w)
+	}
+	row("keep-alive sequential", d.SeqRPS, p.SeqRPS, i.SeqRPS, "r/s")
+	row("  p50", d.SeqP50us, p.SeqP50us, i.SeqP50us, "us")
+	row("  p99", d.SeqP99us, p.SeqP99us, i.SeqP99us, "us")
+	row("keep-alive, 16 concurrent", d.ConcRPS, p.ConcRPS, i.ConcRPS, "r/s")
+	row("gzip responses", d.GzipRPS, p.GzipRPS, i.GzipRPS, "r/s")
+	row("chunked responses", d.ChunkedRPS, p.ChunkedRPS, i.ChunkedRPS, "r/s")
+	row("new connection each request", d.NewConnRPS, p.NewConnRPS, i.NewConnRPS, "r/s")
+	row("100 MB upload", d.UploadMBps, p.UploadMBps, i.UploadMBps, "MB/s")
+	row("100 MB download", d.DownloadMBps, p.DownloadMBps, i.DownloadMBps, "MB/s")
+	fmt.Fprintf(w, "%-34s %14d %14d %7s %14d\n", "client TLS handshakes, gzip", d.GzipHandshakes, p.GzipHandshakes, "", i.GzipHandshakes)
+	fmt.Fprintf(w, "%-34s %14d %14d %7s %14d\n", "client TLS handshakes, chunked", d.ChunkedHandshakes, p.ChunkedHandshakes, "", i.ChunkedHandshakes)
+	fmt.Fprintf(w, "%-34s %14d %14d %7s %14d\n", fmt.Sprintf("errors, %d connections at once", d.BurstConns), d.BurstErrors, p.BurstErrors, "", i.BurstErrors)
+	fmt.Fprintf(w, "%-34s %14.2f %14.2f %7s %14.2f\n", "SSE first event delay (ms)", d.SSEFirstMs, p.SSEFirstMs, "", i.SSEFirstMs)
+	ms := func(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
+	fmt.Fprintf(w, "%-34s %14s %11.1f ms %7s", "run -- true (median)", "-", ms(startup.host), "")
+	if iso {
+		fmt.Fprintf(w, " %11.1f ms %9.2f  (%+.1f ms)", ms(startup.isolated), ratio(ms(startup.host), ms(startup.isolated)), ms(startup.isolated-startup.host))
+	}
+	fmt.Fprintln(w)
 	if p.PeakRSSKiB > 0 {
-		fmt.Fprintf(w, "%-34s %16s %13.1f MB\n", "agentvault peak RSS (whole run)", "-", float64(p.PeakRSSKiB)/1024)
+		fmt.Fprintf(w, "%-34s %14s %11.1f MB\n", "agentvault peak RSS (whole run)", "-", float64(p.PeakRSSKiB)/1024)
+	}
+	if !iso {
+		fmt.Fprintf(w, "--isolate: not measured, refused here: %s\n", isolation)
 	}
 }
