@@ -9,20 +9,22 @@ import (
 // Summary formats. FormatAuto and FormatOff are resolved by the caller
 // (pretty on a TTY, plain otherwise, off with --quiet); FormatTable is the
 // `agentvault audit` name for plain.
+type Format string
+
 const (
-	FormatAuto     = "auto"
-	FormatPretty   = "pretty"
-	FormatPlain    = "plain"
-	FormatMarkdown = "markdown"
-	FormatJSON     = "json"
-	FormatOff      = "off"
-	FormatTable    = "table"
+	FormatAuto     Format = "auto"
+	FormatPretty   Format = "pretty"
+	FormatPlain    Format = "plain"
+	FormatMarkdown Format = "markdown"
+	FormatJSON     Format = "json"
+	FormatOff      Format = "off"
+	FormatTable    Format = "table"
 )
 
 // ParseFormat validates a --summary value and returns it in canonical
 // (lower) case. It does not resolve "auto".
-func ParseFormat(s string) (string, error) {
-	f := strings.ToLower(strings.TrimSpace(s))
+func ParseFormat(s string) (Format, error) {
+	f := canonical(s)
 	switch f {
 	case FormatAuto, FormatPretty, FormatPlain, FormatMarkdown, FormatJSON, FormatOff:
 		return f, nil
@@ -31,14 +33,16 @@ func ParseFormat(s string) (string, error) {
 }
 
 // ParseAuditFormat validates the --format value of `agentvault audit`.
-func ParseAuditFormat(s string) (string, error) {
-	f := strings.ToLower(strings.TrimSpace(s))
+func ParseAuditFormat(s string) (Format, error) {
+	f := canonical(s)
 	switch f {
 	case FormatTable, FormatMarkdown, FormatJSON:
 		return f, nil
 	}
 	return "", fmt.Errorf("invalid audit format %q: want table, markdown or json", s)
 }
+
+func canonical(s string) Format { return Format(strings.ToLower(strings.TrimSpace(s))) }
 
 // Color selects the pretty format's color profile.
 type Color int
@@ -61,7 +65,7 @@ const DefaultWidth = 80
 
 // Options controls RenderWith.
 type Options struct {
-	Format string // pretty, plain, table, markdown, json or off
+	Format Format // pretty, plain, table, markdown, json or off
 	// Mask replaces known secret values in any string before it is
 	// printed; nil prints strings as they are (after control characters
 	// are escaped).
@@ -73,14 +77,14 @@ type Options struct {
 // Render writes s in format (pretty, plain, table, markdown, json; off
 // writes nothing) with pretty's colors detected from w and the
 // environment. mask is applied to every string taken from outside.
-func Render(w io.Writer, s Summary, format string, mask func(string) string) error {
+func Render(w io.Writer, s Summary, format Format, mask func(string) string) error {
 	return RenderWith(w, s, Options{Format: format, Mask: mask})
 }
 
 // RenderWith is Render with every option; the output is written with a
 // single Write.
 func RenderWith(w io.Writer, s Summary, o Options) error {
-	f := strings.ToLower(strings.TrimSpace(o.Format))
+	f := canonical(string(o.Format))
 	if f == FormatOff {
 		return nil
 	}
@@ -115,8 +119,8 @@ func RenderWith(w io.Writer, s Summary, o Options) error {
 // RenderAudit renders a saved audit log for `agentvault audit`: one summary
 // per session, in the order the sessions start in the log (json: one object
 // per line; table and markdown: separated by a blank line).
-func RenderAudit(w io.Writer, entries []Entry, format string, mask func(string) string) error {
-	f, err := ParseAuditFormat(format)
+func RenderAudit(w io.Writer, entries []Entry, format Format, mask func(string) string) error {
+	f, err := ParseAuditFormat(string(format))
 	if err != nil {
 		return err
 	}

@@ -319,7 +319,7 @@ func TestRenderManyHosts(t *testing.T) {
 		c.Add(rec("pass", fmt.Sprintf("h%03d.test", i), 443, 200))
 	}
 	s := c.Summary(Summary{Session: "av-m"})
-	for _, f := range []string{"plain", "markdown"} {
+	for _, f := range []Format{FormatPlain, FormatMarkdown} {
 		out := render(t, s, Options{Format: f})
 		if !strings.Contains(out, "and 10 more hosts (10 requests)") || strings.Contains(out, "h059.test") {
 			t.Errorf("%s: hosts not capped:\n%s", f, out)
@@ -356,7 +356,7 @@ func TestRenderEmptyAndUnknownExit(t *testing.T) {
 
 func TestRenderFormats(t *testing.T) {
 	tests := []struct {
-		format  string
+		format  Format
 		wantErr bool
 		empty   bool
 	}{
@@ -378,7 +378,8 @@ func TestRenderFormats(t *testing.T) {
 
 func TestParseFormat(t *testing.T) {
 	tests := []struct {
-		in, want, auditWant string
+		in              string
+		want, auditWant Format
 	}{
 		{"auto", "auto", ""},
 		{"pretty", "pretty", ""},

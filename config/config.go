@@ -7,38 +7,30 @@ package config
 import (
 	"time"
 
+	"github.com/agentvault/agentvault/vocab"
 	"gopkg.in/yaml.v3"
 )
 
-// Egress, guard and inject vocabulary, as written in the config.
+// EgressDefault is what happens to hosts no credential is bound to
+// (egress.default). Inject types and guard modes are package vocab's.
+type EgressDefault string
+
 const (
-	EgressAllow = "allow"
-	EgressDeny  = "deny"
-
-	InspectCredentialed = "credentialed"
-	InspectAll          = "all"
-
-	LeakBlock = "block"
-	LeakWarn  = "warn"
-	LeakOff   = "off"
-
-	ReflectionRedact = "redact"
-	ReflectionOff    = "off"
-
-	InjectPlaceholder = "placeholder"
-	InjectBearer      = "bearer"
-	InjectBasic       = "basic"
-	InjectHeader      = "header"
-	InjectQuery       = "query"
-	InjectAWSSigV4    = "aws-sigv4"
-
-	// DefaultBasicUsername is what GitHub (and most git hosts) accept with a token.
-	DefaultBasicUsername = "x-access-token"
-	// SecretToken is replaced by the secret in a header rule's format.
-	SecretToken = "{{secret}}"
-	// DefaultTTL applies when neither the credential nor the backend gives one.
-	DefaultTTL = time.Hour
+	EgressAllow EgressDefault = "allow"
+	EgressDeny  EgressDefault = "deny"
 )
+
+// InspectMode says which HTTPS hosts the proxy terminates TLS for
+// (egress.inspect).
+type InspectMode string
+
+const (
+	InspectCredentialed InspectMode = "credentialed" // hosts a credential is bound to
+	InspectAll          InspectMode = "all"          // every allowed host
+)
+
+// DefaultTTL applies when neither the credential nor the backend gives one.
+const DefaultTTL = time.Hour
 
 // Config is a parsed and validated agentvault.yaml, or the zero-config
 // equivalent. Defaults are already applied.
@@ -80,10 +72,10 @@ type Credential struct {
 
 // InjectRule is one `inject:` rule. Hosts empty means all of the credential's hosts.
 type InjectRule struct {
-	Type     string
+	Type     vocab.InjectType
 	Username string // basic
 	Name     string // header or query parameter name
-	Format   string // header value, with SecretToken where the secret goes
+	Format   string // header value, with vocab.SecretToken where the secret goes
 	Hosts    []string
 }
 
@@ -98,17 +90,17 @@ func (r Ref) String() string { return r.Backend + ":" + r.Ref }
 
 // Egress is the egress policy section.
 type Egress struct {
-	Default string // EgressAllow or EgressDeny
+	Default EgressDefault
 	Allow   []string
 	Deny    []string
 	NoProxy []string
-	Inspect string // InspectCredentialed or InspectAll
+	Inspect InspectMode
 }
 
 // Guard is the guard section.
 type Guard struct {
-	Leak       string // LeakBlock, LeakWarn or LeakOff
-	Reflection string // ReflectionRedact or ReflectionOff
+	Leak       vocab.LeakMode
+	Reflection vocab.ReflectionMode
 }
 
 // AuditConfig is the audit section.
@@ -120,7 +112,7 @@ func defaultConfig() *Config {
 	return &Config{
 		Backends: map[string]BackendConfig{},
 		Egress:   Egress{Default: EgressAllow, Inspect: InspectCredentialed},
-		Guard:    Guard{Leak: LeakBlock, Reflection: ReflectionRedact},
+		Guard:    Guard{Leak: vocab.LeakBlock, Reflection: vocab.ReflectionRedact},
 	}
 }
 
@@ -148,7 +140,7 @@ func (c *Config) Credential(name string) (Credential, bool) {
 }
 
 // HasInject reports whether any rule of c has type t.
-func (c Credential) HasInject(t string) bool {
+func (c Credential) HasInject(t vocab.InjectType) bool {
 	for _, r := range c.Inject {
 		if r.Type == t {
 			return true

@@ -8,6 +8,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/agentvault/agentvault/backends"
+	"github.com/agentvault/agentvault/vocab"
 )
 
 var credentialKeys = []string{"name", "secret", "preset", "hosts", "inject", "env", "ttl", "methods", "paths", "placeholder"}
@@ -195,7 +196,7 @@ func (p *parser) checkCredential(c *Credential, what string, item *yaml.Node, no
 			nodes.ruleHosts = nil
 		}
 	}
-	if len(c.Hosts) == 0 && !set["hosts"] && c.HasInject(InjectAWSSigV4) {
+	if len(c.Hosts) == 0 && !set["hosts"] && c.HasInject(vocab.InjectAWSSigV4) {
 		c.Hosts = []string{"*.amazonaws.com"}
 	}
 	if len(c.Hosts) == 0 {

@@ -5,19 +5,11 @@ import (
 	"strings"
 
 	"gopkg.in/yaml.v3"
+
+	"github.com/agentvault/agentvault/vocab"
 )
 
-// InjectTypes are the accepted `inject:` types.
-var InjectTypes = []string{InjectPlaceholder, InjectBearer, InjectBasic, InjectHeader, InjectQuery, InjectAWSSigV4}
-
 var ruleKeys = []string{"type", "username", "name", "format", "hosts"}
-
-// headers the proxy must own: setting them from a credential would break
-// framing, routing or the proxy's own authentication.
-var reservedHeaders = []string{
-	"host", "content-length", "transfer-encoding", "connection", "upgrade",
-	"proxy-authorization", "proxy-connection", "te", "trailer", "keep-alive",
-}
 
 // injectRules reads `inject:` as a type name, one rule mapping, or a list of
 // either. It also returns each rule's host nodes for later messages.
@@ -48,7 +40,7 @@ func (p *parser) injectRule(n *yaml.Node, what string) (InjectRule, []*yaml.Node
 		if err != nil {
 			return r, nil, err
 		}
-		r.Type = t
+		r.Type = vocab.InjectType(t)
 		if err := p.finishRule(&r, what, nil, map[string]*yaml.Node{"type": n}); err != nil {
 			return r, nil, err
 		}
@@ -70,7 +62,9 @@ func (p *parser) injectRule(n *yaml.Node, what string) (InjectRule, []*yaml.Node
 		field := what + "." + kv.key.Value
 		switch kv.key.Value {
 		case "type":
-			r.Type, err = str(p.file, kv.val, field)
+			var t string
+			t, err = str(p.file, kv.val, field)
+			r.Type = vocab.InjectType(t)
 		case "username":
 			r.Username, err = str(p.file, kv.val, field)
 		case "name":
@@ -87,7 +81,7 @@ func (p *parser) injectRule(n *yaml.Node, what string) (InjectRule, []*yaml.Node
 		}
 	}
 	if r.Type == "" {
-		return r, nil, nodeError(p.file, n, "%s: a rule needs a type (%s)", what, joinComma(InjectTypes))
+		return r, nil, nodeError(p.file, n, "%s: a rule needs a type (%s)", what, joinComma(vocab.InjectTypes))
 	}
 	if err := p.finishRule(&r, what, keyNodes, valNodes); err != nil {
 		return r, nil, err
@@ -100,13 +94,13 @@ func (p *parser) injectRule(n *yaml.Node, what string) (InjectRule, []*yaml.Node
 // short form ("inject: bearer").
 func (p *parser) finishRule(r *InjectRule, what string, keyNodes, valNodes map[string]*yaml.Node) error {
 	typeNode := valNodes["type"]
-	if !contains(InjectTypes, r.Type) {
-		return nodeError(p.file, typeNode, "%s: unknown inject type %q (known: %s)", what, r.Type, joinComma(InjectTypes))
+	if !contains(vocab.InjectTypes, r.Type) {
+		return nodeError(p.file, typeNode, "%s: unknown inject type %q (known: %s)", what, r.Type, joinComma(vocab.InjectTypes))
 	}
-	allowed := map[string][]string{
-		InjectBasic:  {"username"},
-		InjectHeader: {"name", "format"},
-		InjectQuery:  {"name"},
+	allowed := map[vocab.InjectType][]string{
+		vocab.InjectBasic:  {"username"},
+		vocab.InjectHeader: {"name", "format"},
+		vocab.InjectQuery:  {"name"},
 	}[r.Type]
 	for _, k := range []string{"username", "name", "format"} {
 		if kn, ok := keyNodes[k]; ok && !contains(allowed, k) {
@@ -114,29 +108,29 @@ func (p *parser) finishRule(r *InjectRule, what string, keyNodes, valNodes map[s
 		}
 	}
 	switch r.Type {
-	case InjectBasic:
+	case vocab.InjectBasic:
 		if r.Username == "" {
-			r.Username = DefaultBasicUsername
+			r.Username = vocab.DefaultBasicUsername
 		}
 		if strings.Contains(r.Username, ":") {
 			return nodeError(p.file, valNodes["username"], "%s: a basic username cannot contain ':'", what)
 		}
-	case InjectHeader, InjectQuery:
+	case vocab.InjectHeader, vocab.InjectQuery:
 		if r.Name == "" {
-			return nodeError(p.file, typeNode, "%s: type %s needs a name, e.g. {type: %s, name: %s}", what, r.Type, r.Type, map[string]string{InjectHeader: "X-Api-Key", InjectQuery: "key"}[r.Type])
+			return nodeError(p.file, typeNode, "%s: type %s needs a name, e.g. {type: %s, name: %s}", what, r.Type, r.Type, map[vocab.InjectType]string{vocab.InjectHeader: "X-Api-Key", vocab.InjectQuery: "key"}[r.Type])
 		}
-		if r.Type == InjectHeader {
+		if r.Type == vocab.InjectHeader {
 			if !isToken(r.Name) {
 				return nodeError(p.file, valNodes["name"], "%s: %q is not a header name", what, r.Name)
 			}
-			if contains(reservedHeaders, strings.ToLower(r.Name)) {
+			if vocab.OwnedHeader(r.Name) {
 				return nodeError(p.file, valNodes["name"], "%s: header %s is managed by the proxy", what, r.Name)
 			}
 			if r.Format == "" {
-				r.Format = SecretToken
+				r.Format = vocab.SecretToken
 			}
-			if !strings.Contains(r.Format, SecretToken) {
-				return nodeError(p.file, valNodes["format"], "%s: format must contain %s", what, SecretToken)
+			if !strings.Contains(r.Format, vocab.SecretToken) {
+				return nodeError(p.file, valNodes["format"], "%s: format must contain %s", what, vocab.SecretToken)
 			}
 			if strings.ContainsAny(r.Format, "\r\n") {
 				return nodeError(p.file, valNodes["format"], "%s: format cannot contain a line break", what)
@@ -180,14 +174,14 @@ func hostsOverlap(a, b []string) bool {
 // ruleTarget names what a rule sets, "" for placeholder rules.
 func ruleTarget(r InjectRule) string {
 	switch r.Type {
-	case InjectBearer, InjectBasic, InjectAWSSigV4:
+	case vocab.InjectBearer, vocab.InjectBasic, vocab.InjectAWSSigV4:
 		return "the Authorization header"
-	case InjectHeader:
+	case vocab.InjectHeader:
 		if strings.EqualFold(r.Name, "authorization") {
 			return "the Authorization header"
 		}
 		return "header " + strings.ToLower(r.Name)
-	case InjectQuery:
+	case vocab.InjectQuery:
 		return "query parameter " + r.Name
 	}
 	return ""

@@ -4,6 +4,8 @@ import (
 	"strings"
 
 	"gopkg.in/yaml.v3"
+
+	"github.com/agentvault/agentvault/vocab"
 )
 
 var topKeys = []string{"version", "backends", "credentials", "egress", "guard", "audit", "isolate"}
@@ -219,9 +221,9 @@ func (p *parser) guard(n *yaml.Node) error {
 		what := "guard." + kv.key.Value
 		switch kv.key.Value {
 		case "leak":
-			p.cfg.Guard.Leak, err = oneOf(p.file, kv.val, what, LeakBlock, LeakWarn, LeakOff)
+			p.cfg.Guard.Leak, err = oneOf(p.file, kv.val, what, vocab.LeakModes...)
 		case "reflection":
-			p.cfg.Guard.Reflection, err = oneOf(p.file, kv.val, what, ReflectionRedact, ReflectionOff)
+			p.cfg.Guard.Reflection, err = oneOf(p.file, kv.val, what, vocab.ReflectionModes...)
 		default:
 			return unknownKey(p.file, kv.key, "guard", []string{"leak", "reflection"})
 		}

@@ -3,6 +3,8 @@ package config
 import (
 	"os"
 	"strings"
+
+	"github.com/agentvault/agentvault/vocab"
 )
 
 // Preset is a built-in service description: where its token goes, which
@@ -19,14 +21,14 @@ type Preset struct {
 	Description       string
 }
 
-func bearer(hosts ...string) InjectRule { return InjectRule{Type: InjectBearer, Hosts: hosts} }
+func bearer(hosts ...string) InjectRule { return InjectRule{Type: vocab.InjectBearer, Hosts: hosts} }
 
 func header(name string, hosts ...string) InjectRule {
-	return InjectRule{Type: InjectHeader, Name: name, Format: SecretToken, Hosts: hosts}
+	return InjectRule{Type: vocab.InjectHeader, Name: name, Format: vocab.SecretToken, Hosts: hosts}
 }
 
 func basic(user string, hosts ...string) InjectRule {
-	return InjectRule{Type: InjectBasic, Username: user, Hosts: hosts}
+	return InjectRule{Type: vocab.InjectBasic, Username: user, Hosts: hosts}
 }
 
 // presets is ordered by name for listings. Rules carry hosts: only where a
@@ -125,7 +127,7 @@ var presets = []Preset{
 		// raw content take the token as a bearer. Copilot CLI sends the
 		// token to the Copilot API itself, where it is only swapped.
 		Inject: []InjectRule{
-			basic(DefaultBasicUsername, "github.com"),
+			basic(vocab.DefaultBasicUsername, "github.com"),
 			bearer("api.github.com", "uploads.github.com", "*.githubusercontent.com"),
 		},
 		PlaceholderPrefix: "ghp_",

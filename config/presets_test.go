@@ -7,11 +7,15 @@ import (
 	"sort"
 	"strings"
 	"testing"
+
+	"github.com/agentvault/agentvault/vocab"
 )
 
 func TestPresetsRequired(t *testing.T) {
 	tests := []struct {
-		name, host, env, inject, prefix string
+		name, host, env string
+		inject          vocab.InjectType
+		prefix          string
 	}{
 		{"anthropic", "api.anthropic.com", "ANTHROPIC_API_KEY", "header", "sk-ant-api03-"},
 		{"openai", "api.openai.com", "OPENAI_API_KEY", "bearer", "sk-proj-"},
@@ -47,7 +51,7 @@ func TestPresetsRequired(t *testing.T) {
 		if !contains(p.Hosts, tt.host) || !contains(p.Env, tt.env) || p.PlaceholderPrefix != tt.prefix || p.Description == "" {
 			t.Errorf("preset %s = %+v", tt.name, p)
 		}
-		found := tt.inject == "placeholder" && len(p.Inject) == 0
+		found := tt.inject == vocab.InjectPlaceholder && len(p.Inject) == 0
 		for _, r := range p.Inject {
 			found = found || r.Type == tt.inject
 		}

@@ -6,8 +6,14 @@ import (
 	"strings"
 )
 
-func contains(list []string, s string) bool { return slices.Contains(list, s) }
+func contains[T comparable](list []T, v T) bool { return slices.Contains(list, v) }
 
 func quote(s string) string { return strconv.Quote(s) }
 
-func joinComma(list []string) string { return strings.Join(list, ", ") }
+func joinComma[T ~string](list []T) string {
+	s := make([]string, len(list))
+	for i, v := range list {
+		s[i] = string(v)
+	}
+	return strings.Join(s, ", ")
+}

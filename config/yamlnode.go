@@ -153,15 +153,15 @@ func strList(file string, n *yaml.Node, what string) ([]string, []*yaml.Node, er
 }
 
 // oneOf reads a string that must be one of the allowed values.
-func oneOf(file string, n *yaml.Node, what string, allowed ...string) (string, error) {
+func oneOf[T ~string](file string, n *yaml.Node, what string, allowed ...T) (T, error) {
 	s, err := str(file, n, what)
 	if err != nil {
 		return "", err
 	}
 	for _, a := range allowed {
-		if s == a {
-			return s, nil
+		if T(s) == a {
+			return a, nil
 		}
 	}
-	return "", nodeError(file, n, "%s: %q is not one of %s", what, s, strings.Join(allowed, ", "))
+	return "", nodeError(file, n, "%s: %q is not one of %s", what, s, joinComma(allowed))
 }

@@ -5,6 +5,8 @@ import (
 	"net/url"
 	"strings"
 	"unicode/utf8"
+
+	"github.com/agentvault/agentvault/vocab"
 )
 
 // The forms a secret can take in a request or a response: each guard looks
@@ -273,8 +275,8 @@ func (c *credential) injectedValues(secret string) []string {
 		case bearerInjector:
 			out = append(out, "Bearer "+secret)
 		case headerInjector:
-			if strings.Contains(inj.format, "{{secret}}") {
-				out = append(out, strings.ReplaceAll(inj.format, "{{secret}}", secret))
+			if strings.Contains(inj.format, vocab.SecretToken) {
+				out = append(out, strings.ReplaceAll(inj.format, vocab.SecretToken, secret))
 			}
 		}
 	}

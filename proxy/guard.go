@@ -8,26 +8,28 @@ import (
 	"io"
 	"net/http"
 	"strings"
+
+	"github.com/agentvault/agentvault/vocab"
 )
 
 // Guard says what the proxy does when it sees a real secret where it should
 // not be. The zero value is the safe default: block leaks, redact reflections.
 type Guard struct {
-	Leak       string // "block" (default), "warn" or "off"
-	Reflection string // "redact" (default) or "off"
+	Leak       vocab.LeakMode       // "" is vocab.LeakBlock
+	Reflection vocab.ReflectionMode // "" is vocab.ReflectionRedact
 }
 
-func (g Guard) leakOff() bool    { return g.Leak == "off" }
-func (g Guard) leakBlocks() bool { return g.Leak == "" || g.Leak == "block" }
-func (g Guard) reflectOff() bool { return g.Reflection == "off" }
+func (g Guard) leakOff() bool    { return g.Leak == vocab.LeakOff }
+func (g Guard) leakBlocks() bool { return g.Leak == "" || g.Leak == vocab.LeakBlock }
+func (g Guard) reflectOff() bool { return g.Reflection == vocab.ReflectionOff }
 func (g Guard) validate() error {
 	switch g.Leak {
-	case "", "block", "warn", "off":
+	case "", vocab.LeakBlock, vocab.LeakWarn, vocab.LeakOff:
 	default:
 		return fmt.Errorf("guard.leak %q: want block, warn or off", g.Leak)
 	}
 	switch g.Reflection {
-	case "", "redact", "off":
+	case "", vocab.ReflectionRedact, vocab.ReflectionOff:
 	default:
 		return fmt.Errorf("guard.reflection %q: want redact or off", g.Reflection)
 	}

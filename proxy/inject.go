@@ -6,6 +6,8 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+
+	"github.com/agentvault/agentvault/vocab"
 )
 
 // An injector adds or sets a credential on a request the proxy has already
@@ -30,7 +32,7 @@ func (b basicInjector) inject(req *http.Request, secret string) {
 type headerInjector struct{ name, format string }
 
 func (h headerInjector) inject(req *http.Request, secret string) {
-	req.Header.Set(h.name, strings.ReplaceAll(h.format, "{{secret}}", secret))
+	req.Header.Set(h.name, strings.ReplaceAll(h.format, vocab.SecretToken, secret))
 }
 
 type queryInjector struct{ name string }
@@ -45,30 +47,30 @@ func (q queryInjector) inject(req *http.Request, secret string) {
 // substitution runs for every credential on its hosts whatever the rules say.
 func newInjector(in Injection) (injector, error) {
 	switch in.Type {
-	case "", "placeholder":
+	case "", vocab.InjectPlaceholder:
 		return nil, nil
-	case "bearer":
+	case vocab.InjectBearer:
 		return bearerInjector{}, nil
-	case "basic":
+	case vocab.InjectBasic:
 		u := in.Username
 		if u == "" {
-			u = "x-access-token"
+			u = vocab.DefaultBasicUsername
 		}
 		return basicInjector{username: u}, nil
-	case "header":
+	case vocab.InjectHeader:
 		if in.Name == "" {
 			return nil, fmt.Errorf("header injection needs a header name")
 		}
 		f := in.Format
 		if f == "" {
-			f = "{{secret}}"
+			f = vocab.SecretToken
 		}
 		return headerInjector{name: http.CanonicalHeaderKey(in.Name), format: f}, nil
-	case "aws-sigv4":
+	case vocab.InjectAWSSigV4:
 		// Re-signing can fail and must run after every other change to the
 		// request, so the credential runs it itself (see credential.apply).
 		return nil, nil
-	case "query":
+	case vocab.InjectQuery:
 		if in.Name == "" {
 			return nil, fmt.Errorf("query injection needs a parameter name")
 		}

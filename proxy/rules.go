@@ -9,6 +9,7 @@ import (
 	"sync/atomic"
 
 	"github.com/agentvault/agentvault/redact"
+	"github.com/agentvault/agentvault/vocab"
 )
 
 // Credential is one secret the proxy may put on requests, and the rules that
@@ -29,10 +30,10 @@ type Credential struct {
 
 // Injection is one inject: rule of a credential.
 type Injection struct {
-	Type     string   // placeholder | bearer | basic | header | query | aws-sigv4
-	Username string   // basic; default x-access-token
+	Type     vocab.InjectType
+	Username string   // basic; default vocab.DefaultBasicUsername
 	Name     string   // header or query parameter name
-	Format   string   // header value template; "{{secret}}" is replaced
+	Format   string   // header value template; vocab.SecretToken is replaced
 	Hosts    []string // subset of the credential's hosts; empty = all of them
 }
 
@@ -90,7 +91,7 @@ func compileCredential(c *Credential) (*credential, error) {
 		return nil, fmt.Errorf("credential %q has no hosts", c.Name)
 	}
 	for _, in := range c.Inject {
-		if in.Type == "aws-sigv4" {
+		if in.Type == vocab.InjectAWSSigV4 {
 			cc.hasAWS = true
 			hs := cc.hosts
 			if len(in.Hosts) > 0 {

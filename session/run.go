@@ -29,7 +29,7 @@ type Options struct {
 	Argv        []string          // the command; Argv[0] is looked up in Environ's PATH
 	ConfigPath  string            // --config; "" = the usual search, else zero-config
 	AuditLog    string            // --audit-log; overrides the config's audit.log
-	Summary     string            // an audit format; "" or auto: pretty when Stderr is a terminal, else plain
+	Summary     audit.Format      // an audit format; "" or auto: pretty when Stderr is a terminal, else plain
 	Strict      bool              // --strict
 	Allow       []string          // extra egress allow patterns
 	NoProxy     []string          // extra NO_PROXY entries for the command

@@ -6,9 +6,9 @@ import (
 	"net"
 	"strings"
 
-	"github.com/agentvault/agentvault/config"
 	"github.com/agentvault/agentvault/launcher"
 	"github.com/agentvault/agentvault/proxy"
+	"github.com/agentvault/agentvault/vocab"
 )
 
 // serveAndLaunch sets up the session CA, directory, audit log and proxy,
@@ -73,7 +73,7 @@ func childCredentialEnv(creds []ResolvedCredential) (map[string]string, []string
 		for _, name := range c.Credential.Env {
 			env[name] = c.Placeholder
 		}
-		if !c.Credential.HasInject(config.InjectAWSSigV4) {
+		if !c.Credential.HasInject(vocab.InjectAWSSigV4) {
 			continue
 		}
 		dummies, err := proxy.AWSDummyEnv(c.Secret.Value)

@@ -14,7 +14,7 @@ func auditCommand() *cli.Command {
 		Usage:     "render the summary of a saved audit log",
 		ArgsUsage: "FILE",
 		Flags: []cli.Flag{
-			&cli.StringFlag{Name: "format", Value: "table", Usage: "table, markdown or json"},
+			&cli.StringFlag{Name: "format", Value: string(audit.FormatTable), Usage: "table, markdown or json"},
 		},
 		Action: func(c *cli.Context) error {
 			if c.NArg() != 1 {

@@ -8,6 +8,7 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/agentvault/agentvault/config"
+	"github.com/agentvault/agentvault/vocab"
 )
 
 func presetsCommand() *cli.Command {
@@ -27,15 +28,15 @@ func presetsCommand() *cli.Command {
 
 func describeInject(rules []config.InjectRule) string {
 	if len(rules) == 0 {
-		return "placeholder"
+		return string(vocab.InjectPlaceholder)
 	}
 	parts := make([]string, 0, len(rules))
 	for _, r := range rules {
-		s := r.Type
+		s := string(r.Type)
 		switch r.Type {
-		case "basic":
+		case vocab.InjectBasic:
 			s += "(" + r.Username + ")"
-		case "header", "query":
+		case vocab.InjectHeader, vocab.InjectQuery:
 			s += "(" + r.Name + ")"
 		}
 		if len(r.Hosts) > 0 {

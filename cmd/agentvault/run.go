@@ -23,7 +23,7 @@ func runCommand() *cli.Command {
 		Flags: []cli.Flag{
 			&cli.StringFlag{Name: "config", Aliases: []string{"c"}, Usage: "config file (default: $AGENTVAULT_CONFIG, ./agentvault.yaml, ~/.config/agentvault/config.yaml, else zero-config)"},
 			&cli.StringFlag{Name: "audit-log", Usage: "append one JSON line per proxied request to `PATH`"},
-			&cli.StringFlag{Name: "summary", Value: "auto", Usage: "exit summary on stderr: auto, pretty, plain, markdown, json or off"},
+			&cli.StringFlag{Name: "summary", Value: string(audit.FormatAuto), Usage: "exit summary on stderr: auto, pretty, plain, markdown, json or off"},
 			&cli.BoolFlag{Name: "strict", Usage: "deny egress to hosts that are not allowed or credentialed"},
 			&cli.StringSliceFlag{Name: "allow", Usage: "extra allowed host `PATTERN` (repeatable)"},
 			&cli.StringSliceFlag{Name: "no-proxy", Usage: "extra NO_PROXY `ENTRY` for the command (repeatable)"},
