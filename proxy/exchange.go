@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"github.com/google/martian/v3"
+
+	"github.com/agentvault/agentvault/vocab"
 )
 
 // exchange follows one request from onRequest to the end of its response body.
@@ -312,13 +314,6 @@ func describeUpstreamError(host string, err error) string {
 
 func isRefusedAddress(err error) bool { return errors.Is(err, errRefusedAddress) }
 
-// hopHeaders are per-connection headers (RFC 9110 section 7.6.1) that a proxy
-// must not forward.
-var hopHeaders = []string{
-	"Connection", "Proxy-Connection", "Keep-Alive", "Proxy-Authenticate",
-	"Proxy-Authorization", "Te", "Trailer", "Transfer-Encoding", "Upgrade",
-}
-
 // removeHopHeaders strips hop-by-hop headers and those the Connection header
 // lists. An upgrade keeps "Connection: Upgrade" and "Upgrade", which the
 // upstream needs to switch protocols.
@@ -331,7 +326,7 @@ func removeHopHeaders(h http.Header, upgrade bool) {
 		}
 	}
 	up := h.Get("Upgrade")
-	for _, k := range hopHeaders {
+	for _, k := range vocab.HopHeaders {
 		h.Del(k)
 	}
 	if upgrade {
