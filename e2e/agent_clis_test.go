@@ -232,7 +232,7 @@ func runAgentCLI(t *testing.T, dir string, c agentCLI) {
 	// Each line the CLI prints is stamped with the time it was read, to
 	// compare with when the fake wrote the piece it carries.
 	script := fmt.Sprintf(`cd "$HOME"
-timeout 50 %s %s < /dev/null 2> "$OUT/cli.err" | while IFS= read -r line; do printf '%%s %%s\n' "$(date +%%s%%N)" "$line"; done > "$OUT/cli.out"
+timeout 40 %s %s < /dev/null 2> "$OUT/cli.err" | while IFS= read -r line; do printf '%%s %%s\n' "$(date +%%s%%N)" "$line"; done > "$OUT/cli.out"
 `, shellQuote(bin), strings.Join(quoted, " "))
 	start := time.Now()
 	s := runSession(t, sessionOpts{
@@ -335,6 +335,42 @@ timeout 50 %s %s < /dev/null 2> "$OUT/cli.err" | while IFS= read -r line; do pri
 	}
 	if len(injected) < onHost {
 		t.Errorf("the fake answered %d requests on %s, the audit log records %d injected", onHost, c.hosts[0], len(injected))
+	}
+	if in, out := fake.wsBytes(); in > 0 {
+		// A WebSocket session is one record: the upgrade, then the bytes
+		// of the frames each way (the fake counts payloads, the proxy
+		// frames, so the proxy's count is at least the fake's).
+		ws := auditFind(s.audit, map[string]any{"host": c.hosts[0], "status": 101, "credential": c.credential})
+		if len(ws) != 1 {
+			t.Errorf("the audit log has %d records of the WebSocket session, want 1", len(ws))
+		} else if req, resp := ws[0]["req_bytes"].(float64), ws[0]["resp_bytes"].(float64); req < float64(in) || resp < float64(out) {
+			t.Errorf("the WebSocket session's record counts %v bytes sent and %v received; the fake got %d and sent %d", req, resp, in, out)
+		}
+	}
+
+	// The JSON summary agrees.
+	var sum struct {
+		Hosts []struct {
+			Host        string   `json:"host"`
+			Injected    int      `json:"injected"`
+			Credentials []string `json:"credentials"`
+		} `json:"hosts"`
+	}
+	found := false
+	for _, line := range strings.Split(s.stderr, "\n") {
+		if strings.HasPrefix(line, "{") && json.Unmarshal([]byte(line), &sum) == nil {
+			for _, h := range sum.Hosts {
+				if h.Host == c.hosts[0] {
+					found = true
+					if h.Injected != len(injected) || !slices.Contains(h.Credentials, c.credential) {
+						t.Errorf("the summary says %d requests to %s injected with %v, the audit log %d with %q", h.Injected, h.Host, h.Credentials, len(injected), c.credential)
+					}
+				}
+			}
+		}
+	}
+	if !found {
+		t.Errorf("the JSON summary has no entry for %s", c.hosts[0])
 	}
 }
 

@@ -32,7 +32,8 @@ type agentFake struct {
 	mu     sync.Mutex
 	reqs   []agentRequest
 	writes map[string][][]int64 // stream kind -> per stream, UnixNano after each piece's flush
-	wsIn   map[string]int       // ws messages received per host
+	wsIn   int64                // WebSocket payload bytes received
+	wsOut  int64                // and sent
 }
 
 // agentRequest is one request the fake received.
@@ -60,7 +61,6 @@ func newAgentFake(t *testing.T, answerID string) *agentFake {
 		pieces: []string{"AGENTVAULT", "-FAKE", "-ANSWER-", answerID},
 		pause:  400 * time.Millisecond,
 		writes: map[string][][]int64{},
-		wsIn:   map[string]int{},
 	}
 	ca, err := newTestAuthority(f.CAPath, agentHosts...)
 	if err != nil {
@@ -107,6 +107,14 @@ func (f *agentFake) streams(kind string) [][]int64 {
 	return append([][]int64(nil), f.writes[kind]...)
 }
 
+// wsBytes is what the WebSocket sessions carried: text payload bytes
+// received and sent.
+func (f *agentFake) wsBytes() (in, out int64) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.wsIn, f.wsOut
+}
+
 func (f *agentFake) record(r agentRequest) {
 	f.mu.Lock()
 	f.reqs = append(f.reqs, r)
@@ -132,7 +140,7 @@ func (f *agentFake) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, map[string]any{"input_tokens": 12})
 	case (host == "api.openai.com" || host == "chatgpt.com") && strings.HasSuffix(p, "/responses") && rec.WebSocket:
 		f.record(rec)
-		f.openaiWebSocket(w, r, host)
+		f.openaiWebSocket(w, r)
 	case (host == "api.openai.com" || host == "chatgpt.com") && strings.HasSuffix(p, "/responses") && r.Method == http.MethodPost:
 		f.record(rec)
 		f.openaiSSE(w, r)
@@ -301,7 +309,7 @@ func (f *agentFake) openaiSSE(w http.ResponseWriter, r *http.Request) {
 // openaiWebSocket serves the Responses API over WebSocket: each
 // response.create text message from the client is answered with the same
 // events as over SSE, one text message each.
-func (f *agentFake) openaiWebSocket(w http.ResponseWriter, r *http.Request, host string) {
+func (f *agentFake) openaiWebSocket(w http.ResponseWriter, r *http.Request) {
 	key := r.Header.Get("Sec-WebSocket-Key")
 	if !headerHasToken(r.Header, "Connection", "upgrade") || key == "" {
 		http.Error(w, "not a websocket handshake", http.StatusBadRequest)
@@ -326,6 +334,9 @@ func (f *agentFake) openaiWebSocket(w http.ResponseWriter, r *http.Request, host
 	}
 	send := func(v any) error {
 		b, _ := json.Marshal(v)
+		f.mu.Lock()
+		f.wsOut += int64(len(b))
+		f.mu.Unlock()
 		return wsWriteFrame(conn, 0x1, b)
 	}
 	for range 16 { // a turn is a handful of messages
@@ -345,7 +356,7 @@ func (f *agentFake) openaiWebSocket(w http.ResponseWriter, r *http.Request, host
 			continue
 		}
 		f.mu.Lock()
-		f.wsIn[host]++
+		f.wsIn += int64(len(payload))
 		f.mu.Unlock()
 		var msg struct {
 			Type     string `json:"type"`
