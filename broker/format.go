@@ -1,0 +1,116 @@
+// Package broker keeps an agent CLI's subscription login (OAuth access and
+// refresh tokens) out of the agent: it reads the CLI's real token store,
+// hands out a copy with placeholders, rewrites the token endpoint's refresh
+// requests and responses, and writes refreshed real tokens back to the
+// user's store. It knows nothing of sessions or proxies; the caller wires
+// it (docs/subscription-logins.md).
+package broker
+
+import (
+	"strings"
+	"time"
+)
+
+// Format is one CLI's token store and token endpoint, as read from the
+// CLI's published bundle (docs/subscription-logins.md says where).
+type Format struct {
+	// Name is the agent's name in configuration ("claude", "codex").
+	Name string
+	// DirEnv names the variable that moves the CLI's configuration
+	// directory; HomeDir is that directory relative to $HOME by default,
+	// and StoreFile the token store inside it.
+	DirEnv, HomeDir, StoreFile string
+	// TokenURL is the endpoint the CLI refreshes its tokens at.
+	TokenURL string
+
+	// secretKeys: a string under one of these keys, at any depth of the
+	// store, is a credential and is replaced by a placeholder. This covers
+	// more than the login (an MCP server's OAuth tokens in Claude Code's
+	// store, an API key in codex's), so that nothing real is copied.
+	secretKeys []string
+	// dropKeys are top-level keys left out of the copy: values whose
+	// placeholder would still carry a secret (a JWT keeps its claims).
+	dropKeys []string
+	// access, refresh and id are where the login's tokens sit in the store
+	// (id is optional); the token endpoint refreshes these.
+	access, refresh, id []string
+	// stamp records a refresh's metadata in the store at write-back.
+	stamp func(store map[string]any, r refreshMeta)
+}
+
+// refreshMeta is what a refresh response said besides the tokens.
+type refreshMeta struct {
+	at        time.Time
+	expiresIn int64 // seconds; 0 when the response did not say
+	scope     string
+	hasScope  bool
+}
+
+// Claude is Claude Code's plaintext store (Linux, and macOS without the
+// keychain): $CLAUDE_CONFIG_DIR/.credentials.json, default
+// ~/.claude/.credentials.json, mode 0600, a JSON object whose claudeAiOauth
+// holds accessToken (sk-ant-oat01-…), refreshToken (sk-ant-ort01-…),
+// expiresAt (milliseconds since the epoch), scopes, subscriptionType,
+// rateLimitTier and more. It refreshes with a JSON POST to TokenURL:
+// {"grant_type":"refresh_token","refresh_token":…,"client_id":…,"scope":…}
+// and reads access_token, refresh_token (absent: unchanged), expires_in and
+// scope from the answer.
+var Claude = &Format{
+	Name:       "claude",
+	DirEnv:     "CLAUDE_CONFIG_DIR",
+	HomeDir:    ".claude",
+	StoreFile:  ".credentials.json",
+	TokenURL:   "https://platform.claude.com/v1/oauth/token",
+	secretKeys: []string{"accessToken", "refreshToken", "clientSecret", "access_token", "refresh_token", "id_token"},
+	access:     []string{"claudeAiOauth", "accessToken"},
+	refresh:    []string{"claudeAiOauth", "refreshToken"},
+	stamp: func(store map[string]any, r refreshMeta) {
+		o, _ := store["claudeAiOauth"].(map[string]any)
+		if o == nil {
+			return
+		}
+		if r.expiresIn > 0 {
+			o["expiresAt"] = r.at.UnixMilli() + r.expiresIn*1000
+		}
+		if r.hasScope {
+			o["scopes"] = strings.Fields(r.scope)
+		}
+	},
+}
+
+// Codex is codex's file store: $CODEX_HOME/auth.json, default
+// ~/.codex/auth.json, a JSON object with OPENAI_API_KEY (null under a
+// ChatGPT login), tokens {id_token, access_token, refresh_token,
+// account_id} (both JWTs but the refresh token) and last_refresh
+// (RFC 3339). It refreshes with a JSON POST to TokenURL:
+// {"client_id":…,"grant_type":"refresh_token","refresh_token":…} and reads
+// id_token, access_token and refresh_token, each optional, from the answer.
+var Codex = &Format{
+	Name:       "codex",
+	DirEnv:     "CODEX_HOME",
+	HomeDir:    ".codex",
+	StoreFile:  "auth.json",
+	TokenURL:   "https://auth.openai.com/oauth/token",
+	secretKeys: []string{"access_token", "refresh_token", "id_token", "OPENAI_API_KEY", "personal_access_token"},
+	// An agent identity is a JWT whose claims hold a private key.
+	dropKeys: []string{"agent_identity"},
+	access:   []string{"tokens", "access_token"},
+	refresh:  []string{"tokens", "refresh_token"},
+	id:       []string{"tokens", "id_token"},
+	stamp: func(store map[string]any, r refreshMeta) {
+		store["last_refresh"] = r.at.UTC().Format(time.RFC3339Nano)
+	},
+}
+
+// Formats lists the supported CLIs.
+var Formats = []*Format{Claude, Codex}
+
+// Lookup returns the format named name.
+func Lookup(name string) (*Format, bool) {
+	for _, f := range Formats {
+		if f.Name == name {
+			return f, true
+		}
+	}
+	return nil, false
+}
