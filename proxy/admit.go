@@ -35,5 +35,5 @@ func (p *Proxy) admit(host string, port int, rec *Record) admission {
 		rec.Action, rec.Status, rec.Warning = ActionDeny, http.StatusForbidden, "denied by "+d.rule
 		return admission{status: http.StatusForbidden, body: fmt.Sprintf("agentvault: %s is denied by %s\n", host, d.rule)}
 	}
-	return admission{mitm: len(p.policy.credentialsFor(host, port)) > 0 || (p.policy.all && !isIP(host))}
+	return admission{mitm: p.policy.intercepts(host, port)}
 }

@@ -9,7 +9,6 @@ import (
 	"github.com/agentvault/agentvault/audit"
 	"github.com/agentvault/agentvault/ca"
 	"github.com/agentvault/agentvault/config"
-	"github.com/agentvault/agentvault/hostpattern"
 	"github.com/agentvault/agentvault/proxy"
 )
 
@@ -22,29 +21,14 @@ type sessionTrust struct {
 }
 
 // setUpTrust creates the session CA, name-constrained to the hosts the proxy
-// may intercept, and the session directory with the child's trust bundle.
-// The directory is r.dir, which the caller removes.
+// decrypts (proxy.Intercepted), and the session directory with the child's
+// trust bundle. The directory is r.dir, which the caller removes.
 func (r *runner) setUpTrust() (*sessionTrust, error) {
-	var hosts []string
-	for _, c := range r.resolved.Credentials {
-		hosts = append(hosts, c.Credential.Hosts...)
+	in := proxy.Intercepted(r.proxyCredentials(), proxyEgress(r.cfg.Egress))
+	if in.Any {
+		r.notes = append(r.notes, "egress.inspect: all under default allow: the session CA could not be name-constrained")
 	}
-	unconstrained := false
-	if r.cfg.Egress.Inspect == config.InspectAll {
-		if r.cfg.Egress.Default == config.EgressDeny {
-			for _, h := range r.cfg.Egress.Allow {
-				// IP targets (with or without a port) are never MITM'd;
-				// the CA excludes every IP range.
-				if p, err := hostpattern.ParseEgress(h); err == nil && !p.IsIP() {
-					hosts = append(hosts, h)
-				}
-			}
-		} else {
-			unconstrained = true
-			r.notes = append(r.notes, "egress.inspect: all under default allow: the session CA could not be name-constrained")
-		}
-	}
-	authority, err := ca.New(ca.Options{Hosts: hosts, Unconstrained: unconstrained, Lifetime: 24 * time.Hour, SessionID: r.id})
+	authority, err := ca.New(ca.Options{Hosts: in.Hosts, Unconstrained: in.Any, Lifetime: 24 * time.Hour, SessionID: r.id})
 	if err != nil {
 		return nil, runErr(FailInternal, "session CA: %w", err)
 	}
