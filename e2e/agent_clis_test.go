@@ -130,12 +130,12 @@ api_key_model_discovery = false
 			logged: true,
 		}
 	}
-	return []agentCLI{
-		{
-			name: "claude", bin: "claude", keyVar: "ANTHROPIC_API_KEY",
-			key:        func(t *testing.T) string { return randomToken(t, "sk-ant-api03-", b64url, 93) + "AA" },
-			credential: "anthropic", hosts: []string{"api.anthropic.com"},
-			keyHeader: func(h http.Header) string { return h.Get("X-Api-Key") },
+	claude := func(name, keyVar, credential, prefix string, n int, suffix string, keyHeader func(http.Header) string) agentCLI {
+		return agentCLI{
+			name: name, bin: "claude", keyVar: keyVar,
+			key:        func(t *testing.T) string { return randomToken(t, prefix, b64url, n) + suffix },
+			credential: credential, hosts: []string{"api.anthropic.com"},
+			keyHeader: keyHeader,
 			stream:    "anthropic",
 			env: map[string]string{
 				"CLAUDE_CONFIG_DIR":                        "{HOME}/.claude",
@@ -156,7 +156,13 @@ api_key_model_discovery = false
 				}
 				return ""
 			},
-		},
+		}
+	}
+	return []agentCLI{
+		claude("claude", "ANTHROPIC_API_KEY", "anthropic", "sk-ant-api03-", 93, "AA",
+			func(h http.Header) string { return h.Get("X-Api-Key") }),
+		// How Claude Code authenticates in CI (claude setup-token).
+		claude("claude-oauth", "CLAUDE_CODE_OAUTH_TOKEN", "claude-code", "sk-ant-oat01-", 95, "", bearer),
 		codex("codex-websocket", "openai-ws", true),
 		codex("codex-sse", "openai-sse", false),
 		{
