@@ -57,6 +57,9 @@ func harness() error {
 	if *avPath == "" {
 		*avPath = filepath.Join(dir, "agentvault")
 		build := exec.Command("go", "build", "-o", *avPath, "./cmd/agentvault")
+		// As released (.goreleaser.yaml): a static binary, which every
+		// start under --isolate executes twice, needs no dynamic loader.
+		build.Env = append(os.Environ(), "CGO_ENABLED=0")
 		build.Stderr = os.Stderr
 		if err := build.Run(); err != nil {
 			return fmt.Errorf("building agentvault: %w", err)

@@ -201,3 +201,14 @@ func startCommand(m msg, stdio []int) (int, string, error) {
 	}
 	return pid, "", nil
 }
+
+// The sandbox's PID 1 becomes the init as soon as this package is
+// initialized: Go initializes packages in import-path order as their imports
+// allow, so this runs before the heavy packages of agentvault's backends (AWS,
+// Vault, gRPC), whose initialization would add milliseconds to every start
+// under --isolate. cmd/agentvault's own check stays as a backstop.
+func init() {
+	if IsInit() {
+		os.Exit(Main())
+	}
+}
