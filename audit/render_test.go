@@ -6,9 +6,11 @@ import (
 	"fmt"
 	"reflect"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"github.com/agentvault/agentvault/proxy"
 	"github.com/charmbracelet/lipgloss"
@@ -537,5 +539,40 @@ func TestWrapAndTruncate(t *testing.T) {
 	want := []string{"one two", "three", "xxxxxxxxxx", "xxxxxxxxxx", "xxxxx"}
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("wrap = %q, want %q", got, want)
+	}
+}
+
+// Every cell starts (left-aligned columns) or ends (numbers) where its
+// header does, at every width, whatever was cut.
+func TestHostTableColumnsAlign(t *testing.T) {
+	s := fixture()
+	s.Hosts[0].Statuses = map[string]int{"1xx": 1, "2xx": 1000, "3xx": 10, "4xx": 100, "5xx": 3}
+	right := map[string]bool{"REQ": true, "INJ": true, "SENT": true, "RECV": true}
+	for _, o := range []Options{{Format: "plain"}, {Format: "pretty", Color: ColorNone}, {Format: "pretty", Color: ColorNone, Width: 60}, {Format: "pretty", Color: ColorANSI, Width: 50}} {
+		out := sgr.ReplaceAllString(render(t, s, o), "")
+		lines := strings.Split(out, "\n")
+		h := slices.IndexFunc(lines, func(l string) bool { return strings.HasPrefix(l, "HOST ") })
+		if h < 0 {
+			t.Fatalf("%+v: no table:\n%s", o, out)
+		}
+		header := []rune(lines[h])
+		fields := regexp.MustCompile(`\S+`).FindAllStringIndex(string(header), -1)
+		if len(fields) != 7 {
+			t.Fatalf("%+v: header %q has %d columns", o, lines[h], len(fields))
+		}
+		for _, row := range lines[h+1 : h+1+len(s.Hosts)] {
+			r := []rune(row)
+			for _, f := range fields[1:] {
+				title := string(header)[f[0]:f[1]]
+				start, end := utf8.RuneCountInString(string(header)[:f[0]]), utf8.RuneCountInString(string(header)[:f[1]])
+				if right[title] {
+					if end > len(r) || r[end-1] == ' ' || (end < len(r) && r[end] != ' ') {
+						t.Errorf("%+v: %s not right-aligned in %q", o, title, row)
+					}
+				} else if start >= len(r) || r[start] == ' ' || r[start-1] != ' ' {
+					t.Errorf("%+v: %s does not start under its header in %q", o, title, row)
+				}
+			}
+		}
 	}
 }

@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"github.com/charmbracelet/lipgloss"
+	"github.com/charmbracelet/lipgloss/table"
+	"github.com/charmbracelet/x/ansi"
 	"github.com/muesli/termenv"
 )
 
@@ -141,32 +143,18 @@ func renderText(v view, st styles, width int) string {
 func writeItem(b *strings.Builder, bullet, text string, style lipgloss.Style, width int) {
 	lines := []string{text}
 	if width > 0 {
-		lines = wrap(text, width-2-lipgloss.Width(bullet))
+		lines = wrap(text, width-2-ansi.StringWidth(bullet))
 	}
 	for i, l := range lines {
 		lead := "  " + bullet
 		if i > 0 {
-			lead = strings.Repeat(" ", 2+lipgloss.Width(bullet))
+			lead = strings.Repeat(" ", 2+ansi.StringWidth(bullet))
 		}
 		b.WriteString(style.Render(lead+l) + "\n")
 	}
 }
 
-type seg struct {
-	text  string
-	style lipgloss.Style
-}
-
-type cell []seg
-
-func (c cell) text() string {
-	var s string
-	for _, p := range c {
-		s += p.text
-	}
-	return s
-}
-
+// column is one column of the host table; the numbers are right-aligned.
 type column struct {
 	title string
 	right bool
@@ -182,6 +170,9 @@ const (
 	colRecv
 )
 
+// gap separates the host table's columns.
+const gap = 2
+
 func writeHostTable(b *strings.Builder, hosts []HostRow, st styles, width int) {
 	cols := []column{
 		{"HOST", false}, {"REQ", true}, {"INJ", true}, {"CREDENTIAL", false},
@@ -191,68 +182,82 @@ func writeHostTable(b *strings.Builder, hosts []HostRow, st styles, width int) {
 	if len(hosts) > maxRows {
 		shown, rest = hosts[:maxRows], hosts[maxRows:]
 	}
-	none := st.none
-	rows := make([][]cell, 0, len(shown))
+	rows := make([][]string, 0, len(shown))
 	for _, h := range shown {
 		creds := strings.Join(h.Credentials, ",")
 		if creds == "" {
 			creds = "-"
 		}
-		var status cell
-		for i, k := range classOrder(h.Statuses) {
-			if i > 0 {
-				status = append(status, seg{" ", none})
-			}
+		// Each status class keeps its own color; the table measures and
+		// cuts cells by their visible width, escapes included.
+		status := make([]string, 0, len(h.Statuses))
+		for _, k := range classOrder(h.Statuses) {
 			style, ok := st.class[k]
 			if !ok {
-				style = none
+				style = st.none
 			}
-			status = append(status, seg{fmt.Sprintf("%s:%d", k, h.Statuses[k]), style})
+			status = append(status, style.Render(fmt.Sprintf("%s:%d", k, h.Statuses[k])))
 		}
-		rows = append(rows, []cell{
-			{{hostPort(h.Host, h.Port), none}},
-			{{strconv.Itoa(h.Requests), none}},
-			{{strconv.Itoa(h.Injected), none}},
-			{{creds, none}},
-			status,
-			{{fmtBytes(h.ReqBytes, false), none}},
-			{{fmtBytes(h.RespBytes, false), none}},
+		rows = append(rows, []string{
+			hostPort(h.Host, h.Port),
+			strconv.Itoa(h.Requests),
+			strconv.Itoa(h.Injected),
+			creds,
+			strings.Join(status, " "),
+			fmtBytes(h.ReqBytes, false),
+			fmtBytes(h.RespBytes, false),
 		})
 	}
 
 	widths := make([]int, len(cols))
+	titles := make([]string, len(cols))
 	for i, c := range cols {
-		widths[i] = lipgloss.Width(c.title)
+		titles[i] = c.title
+		widths[i] = ansi.StringWidth(c.title)
 	}
 	for _, r := range rows {
 		for i, c := range r {
-			widths[i] = max(widths[i], lipgloss.Width(c.text()))
+			widths[i] = max(widths[i], ansi.StringWidth(c))
 		}
 	}
 	if width > 0 {
 		fitWidths(widths, width)
 	}
-
-	const gap = "  "
-	line := make([]string, len(cols))
-	for i, c := range cols {
-		line[i] = pad(st.header.Render(c.title), lipgloss.Width(c.title), widths[i], c.right)
+	for i := range titles {
+		titles[i] = truncate(titles[i], widths[i])
 	}
-	b.WriteString(strings.TrimRight(strings.Join(line, gap), " ") + "\n")
-	for _, r := range rows {
-		for i, c := range r {
-			txt := c.text()
-			if w := lipgloss.Width(txt); w > widths[i] {
-				// Cut to the column; the cut cell keeps its first color.
-				c = cell{{truncate(txt, widths[i]), c[0].style}}
+	total := 0
+	for i := range widths {
+		widths[i] += gap // every column but the last carries the gap on its right
+		total += widths[i]
+	}
+	widths[len(widths)-1] -= gap
+	total -= gap
+
+	t := table.New().
+		Border(lipgloss.HiddenBorder()).
+		BorderTop(false).BorderBottom(false).BorderLeft(false).BorderRight(false).
+		BorderHeader(false).BorderColumn(false).
+		Wrap(false).
+		Width(total).
+		Headers(titles...).
+		Rows(rows...).
+		StyleFunc(func(row, col int) lipgloss.Style {
+			style := st.none
+			if row == table.HeaderRow {
+				style = st.header
 			}
-			var rendered string
-			for _, p := range c {
-				rendered += p.style.Render(p.text)
+			style = style.Width(widths[col])
+			if col < len(cols)-1 {
+				style = style.PaddingRight(gap)
 			}
-			line[i] = pad(rendered, lipgloss.Width(c.text()), widths[i], cols[i].right)
-		}
-		b.WriteString(strings.TrimRight(strings.Join(line, gap), " ") + "\n")
+			if cols[col].right {
+				style = style.Align(lipgloss.Right)
+			}
+			return style
+		})
+	for _, line := range strings.Split(t.String(), "\n") {
+		b.WriteString(strings.TrimRight(line, " ") + "\n")
 	}
 	if len(rest) > 0 {
 		n := 0
@@ -270,7 +275,7 @@ func fitWidths(w []int, width int) {
 		{colHost, 24}, {colCred, 12}, {colStatus, 16}, {colHost, 12}, {colCred, 6}, {colStatus, 8},
 	}
 	total := func() int {
-		t := 2 * (len(w) - 1)
+		t := gap * (len(w) - 1)
 		for _, x := range w {
 			t += x
 		}
@@ -285,17 +290,6 @@ func fitWidths(w []int, width int) {
 			w[s.col] -= min(excess, w[s.col]-s.floor)
 		}
 	}
-}
-
-func pad(rendered string, visible, width int, right bool) string {
-	if visible >= width {
-		return rendered
-	}
-	sp := strings.Repeat(" ", width-visible)
-	if right {
-		return sp + rendered
-	}
-	return rendered + sp
 }
 
 // classOrder lists status classes numerically first, then the refusals.
@@ -326,24 +320,12 @@ func truncate(s string, width int) string {
 	if width <= 0 {
 		return ""
 	}
-	if lipgloss.Width(s) <= width {
-		return s
-	}
-	var b strings.Builder
-	used := 0
-	for _, r := range s {
-		rw := lipgloss.Width(string(r))
-		if used+rw > width-1 {
-			break
-		}
-		b.WriteRune(r)
-		used += rw
-	}
-	return b.String() + "…"
+	return ansi.Truncate(s, width, "…")
 }
 
 // wrap breaks text at spaces into lines of at most width cells; a word
-// longer than a line is cut.
+// longer than a line is cut. Unlike ansi.Wrap it never breaks at a hyphen,
+// which would split the host names warnings are made of.
 func wrap(text string, width int) []string {
 	if width < 10 {
 		width = 10
@@ -351,19 +333,19 @@ func wrap(text string, width int) []string {
 	var lines []string
 	var cur string
 	for _, word := range strings.Fields(text) {
-		for lipgloss.Width(word) > width {
+		for ansi.StringWidth(word) > width {
 			if cur != "" {
 				lines = append(lines, cur)
 				cur = ""
 			}
-			head := cutWidth(word, width)
+			head := ansi.Truncate(word, width, "")
 			lines = append(lines, head)
 			word = word[len(head):]
 		}
 		switch {
 		case cur == "":
 			cur = word
-		case lipgloss.Width(cur)+1+lipgloss.Width(word) <= width:
+		case ansi.StringWidth(cur)+1+ansi.StringWidth(word) <= width:
 			cur += " " + word
 		default:
 			lines = append(lines, cur)
@@ -374,20 +356,6 @@ func wrap(text string, width int) []string {
 		lines = append(lines, cur)
 	}
 	return lines
-}
-
-// cutWidth returns the longest prefix of s at most width cells wide (at
-// least one rune, so wrapping always progresses).
-func cutWidth(s string, width int) string {
-	used := 0
-	for i, r := range s {
-		rw := lipgloss.Width(string(r))
-		if used+rw > width && i > 0 {
-			return s[:i]
-		}
-		used += rw
-	}
-	return s
 }
 
 func fmtDuration(d time.Duration) string {
