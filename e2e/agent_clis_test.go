@@ -206,10 +206,25 @@ func TestAgentCLIs(t *testing.T) {
 	}
 }
 
-func runAgentCLI(t *testing.T, dir string, c agentCLI) {
+// newAgentFakeFor is a fake whose answer ends in a random id, so the
+// answer cannot be anything the CLI printed on its own.
+func newAgentFakeFor(t *testing.T) *agentFake {
 	idb := make([]byte, 4)
 	rand.Read(idb)
-	fake := newAgentFake(t, hex.EncodeToString(idb))
+	return newAgentFake(t, hex.EncodeToString(idb))
+}
+
+// agentRun is one finished CLI run.
+type agentRun struct {
+	s              *session
+	key, home, tmp string
+	out            []stampedLine // the CLI's stdout
+}
+
+// execAgentCLI runs c against fake through agentvault and logs what the
+// fake does not implement and what the proxy refused.
+func execAgentCLI(t *testing.T, dir string, c agentCLI, fake *agentFake) agentRun {
+	t.Helper()
 	home := t.TempDir()
 	tmp := t.TempDir()
 	key := c.key(t)
@@ -246,13 +261,12 @@ timeout 40 %s %s < /dev/null 2> "$OUT/cli.err" | while IFS= read -r line; do pri
 		flags: []string{"--upstream-ca", fake.CAPath, "--strict", "--summary", "json"},
 	})
 	t.Logf("%s: exit %d after %v", c.name, s.code, time.Since(start).Round(time.Millisecond))
-	defer func() {
+	t.Cleanup(func() {
 		if t.Failed() {
 			t.Logf("CLI stdout:\n%s\nCLI stderr:\n%s", clip(s.file("cli.out")), clip(s.file("cli.err")))
 		}
-	}()
-	reqs := fake.requests()
-	for _, r := range reqs {
+	})
+	for _, r := range fake.requests() {
 		if !r.Known {
 			t.Logf("%s: the fake got a request it does not implement: %s", c.name, r)
 		}
@@ -265,9 +279,16 @@ timeout 40 %s %s < /dev/null 2> "$OUT/cli.err" | while IFS= read -r line; do pri
 	if s.code != 0 {
 		t.Fatalf("agentvault run exited %d", s.code)
 	}
+	return agentRun{s: s, key: key, home: home, tmp: tmp, out: stampedLines(s.file("cli.out"))}
+}
+
+func runAgentCLI(t *testing.T, dir string, c agentCLI) {
+	fake := newAgentFakeFor(t)
+	r := execAgentCLI(t, dir, c, fake)
+	s, key, home, tmp, out := r.s, r.key, r.home, r.tmp, r.out
+	reqs := fake.requests()
 
 	// The answer, assembled from every streamed piece.
-	out := stampedLines(s.file("cli.out"))
 	if got := c.answer(jsonObjects(out)); got != fake.answer() {
 		t.Errorf("the CLI printed the answer %q, want the fake's %q", got, fake.answer())
 	}
@@ -377,6 +398,35 @@ timeout 40 %s %s < /dev/null 2> "$OUT/cli.err" | while IFS= read -r line; do pri
 	}
 	if !found {
 		t.Errorf("the JSON summary has no entry for %s", c.hosts[0])
+	}
+}
+
+// TestAgentCLIReflection: an upstream that hands the key back in an event
+// of the streamed answer shows Claude Code the placeholder in its place;
+// the key reaches no output and no file (Claude Code saves every answer
+// under CLAUDE_CONFIG_DIR/projects), and the audit log marks the response
+// redacted. A key split across two events is not recognised (the guard
+// sees bytes, not the text the CLI joins): see docs/development/testing.md.
+func TestAgentCLIReflection(t *testing.T) {
+	needBinary(t)
+	dir := agentCLIDir(t)
+	c := agentCLIs()[0]
+	fake := newAgentFakeFor(t)
+	fake.reflect = c.keyHeader
+	r := execAgentCLI(t, dir, c, fake)
+	ph := r.s.placeholder(t, c.keyVar)
+	if got, want := c.answer(jsonObjects(r.out)), fake.answer()+" key="+ph; got != want {
+		t.Errorf("the CLI printed %q, want %q (the fake's answer with the placeholder for the key)", redact(got, r.key, ph), want)
+	}
+	r.s.assertNoSecret(t, r.key)
+	r.s.assertNoPlaceholder(t, ph)
+	for _, root := range []string{r.home, r.tmp} {
+		if where := filesHolding(root, secretForms(r.key)); len(where) > 0 {
+			t.Errorf("the real key is in files the CLI can read: %v", where)
+		}
+	}
+	if len(auditFind(r.s.audit, map[string]any{"path": "/v1/messages", "redacted": true})) == 0 {
+		t.Errorf("no audit record of /v1/messages is marked redacted:\n%s", r.s.auditRaw)
 	}
 }
 

@@ -10,6 +10,7 @@ import (
 	"net"
 	"net/http"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -28,6 +29,10 @@ type agentFake struct {
 	// pieces, joined, are the answer every CLI must print.
 	pieces []string
 	pause  time.Duration
+	// reflect, when set, makes the Anthropic answer end with one more
+	// event: " key=" and the value reflect picks from the request (an
+	// upstream handing the key back to the agent).
+	reflect func(h http.Header) string
 
 	mu     sync.Mutex
 	reqs   []agentRequest
@@ -170,7 +175,7 @@ func writeJSON(w http.ResponseWriter, v any) {
 // stream writes head, then each piece through event with a pause before all
 // but the first, then tail, flushing after each and recording the flush
 // times of the pieces under kind.
-func (f *agentFake) stream(w http.ResponseWriter, r *http.Request, kind string, head []string, event func(i int, piece string) string, tail []string) {
+func (f *agentFake) stream(w http.ResponseWriter, r *http.Request, kind string, pieces []string, head []string, event func(i int, piece string) string, tail []string) {
 	fl, ok := w.(http.Flusher)
 	if !ok {
 		http.Error(w, "no flusher", http.StatusInternalServerError)
@@ -189,7 +194,7 @@ func (f *agentFake) stream(w http.ResponseWriter, r *http.Request, kind string, 
 		f.writes[kind] = append(f.writes[kind], times)
 		f.mu.Unlock()
 	}()
-	for i, piece := range f.pieces {
+	for i, piece := range pieces {
 		if i > 0 {
 			select {
 			case <-time.After(f.pause):
@@ -231,7 +236,12 @@ func (f *agentFake) anthropicMessages(w http.ResponseWriter, r *http.Request, bo
 		writeJSON(w, msg)
 		return
 	}
-	f.stream(w, r, "anthropic",
+	pieces := f.pieces
+	if f.reflect != nil {
+		v := f.reflect(r.Header)
+		pieces = append(slices.Clone(pieces), " key="+v)
+	}
+	f.stream(w, r, "anthropic", pieces,
 		[]string{
 			sseEvent("message_start", map[string]any{"type": "message_start", "message": msg}),
 			sseEvent("content_block_start", map[string]any{"type": "content_block_start", "index": 0,
@@ -245,7 +255,7 @@ func (f *agentFake) anthropicMessages(w http.ResponseWriter, r *http.Request, bo
 			sseEvent("content_block_stop", map[string]any{"type": "content_block_stop", "index": 0}),
 			sseEvent("message_delta", map[string]any{"type": "message_delta",
 				"delta": map[string]any{"stop_reason": "end_turn", "stop_sequence": nil},
-				"usage": map[string]any{"output_tokens": len(f.pieces)}}),
+				"usage": map[string]any{"output_tokens": len(pieces)}}),
 			sseEvent("message_stop", map[string]any{"type": "message_stop"}),
 		})
 }
@@ -300,7 +310,7 @@ func (f *agentFake) openaiSSE(w http.ResponseWriter, r *http.Request) {
 		}
 		return out
 	}
-	f.stream(w, r, "openai-sse", sse(head), func(i int, p string) string {
+	f.stream(w, r, "openai-sse", f.pieces, sse(head), func(i int, p string) string {
 		e := piece(i, p)
 		return sseEvent(e["type"].(string), e)
 	}, sse(tail))
@@ -462,7 +472,7 @@ func geminiChunk(text string, last bool) map[string]any {
 }
 
 func (f *agentFake) geminiStream(w http.ResponseWriter, r *http.Request) {
-	f.stream(w, r, "gemini", nil, func(i int, p string) string {
+	f.stream(w, r, "gemini", f.pieces, nil, func(i int, p string) string {
 		return sseEvent("", geminiChunk(p, i == len(f.pieces)-1))
 	}, nil)
 }
