@@ -345,3 +345,38 @@ func holder(t *testing.T) {
 		}
 	})
 }
+
+// TestIsolateWebSocketReflection: an upstream that reflects the real key
+// into WebSocket frames and the close reason reaches the isolated agent's Go
+// client with the placeholder only, as in host mode.
+func TestIsolateWebSocketReflection(t *testing.T) {
+	needBinary(t)
+	secret := newSecret(t, "api")
+	port, handshakes := wsReflector(t)
+	s := runSession(t, sessionOpts{
+		config:  apiConfig,
+		env:     map[string]string{"TEST_API_TOKEN": secret},
+		flags:   []string{"--isolate"},
+		connect: []string{connectTo("api.example.test", 443, port)},
+		script: fmt.Sprintf(`'%s' wsread 'wss://api.example.test/ws-reflect' hello "$OUT/wsread.json" 2> "$OUT/wsread.err"`+"\n",
+			goClientBin),
+	})
+	if s.code != 0 {
+		t.Fatalf("exit %d; client: %s; agentvault: %s", s.code, s.file("wsread.err"), clip(s.stderr))
+	}
+	ph := s.placeholder(t, "API_TOKEN")
+	select {
+	case hs := <-handshakes:
+		if hs.Get("Authorization") != "Bearer "+secret {
+			t.Fatalf("upstream handshake Authorization = %q, want Bearer <secret>", redact(hs.Get("Authorization"), secret, ph))
+		}
+	default:
+		t.Fatal("upstream saw no handshake")
+	}
+	got := s.file("wsread.json")
+	if !strings.Contains(got, "auth=Bearer "+ph) || !strings.Contains(got, "bye Bearer "+ph) {
+		t.Errorf("the child did not get the reflection with its placeholder: %.300s", redact(got, secret, ph))
+	}
+	s.assertNoSecret(t, secret)
+	s.assertNoPlaceholder(t, ph)
+}
