@@ -143,6 +143,7 @@ func (p *Proxy) roundTrip(req *http.Request) (*http.Response, error) {
 			res = p.upstreamError(req, ex, err)
 		default:
 			res = p.maybeRetry(req, res, ex)
+			res = p.brokerResponse(req, res, ex) // tokenbroker.go
 			ex.rec.Status = res.StatusCode
 			if res.StatusCode != http.StatusSwitchingProtocols {
 				removeHopHeaders(res.Header, false)
@@ -206,6 +207,9 @@ func (p *Proxy) prepareTLS(req *http.Request, sess *martian.Session, t *target, 
 	if len(names) > 0 {
 		ex.rec.Action, ex.rec.Credential = ActionInject, strings.Join(names, ",")
 		ex.injected = names
+	}
+	if r := p.brokerRequest(req, t, ex); r != nil { // tokenbroker.go
+		return r
 	}
 	p.warnPlaceholders(req, t.host, t.port, ex)
 	return nil

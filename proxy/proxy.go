@@ -73,6 +73,8 @@ type Proxy struct {
 	// the keys inside an AWS credential, so the caller can share it with its
 	// own output.
 	Redactor *redact.Redactor
+	// TokenBrokers are brokered subscription logins (tokenbroker.go).
+	TokenBrokers []*TokenBroker
 
 	policy      *policy
 	dial        *dialer
