@@ -68,12 +68,19 @@ func clean(s string) string {
 	if !needsEscape(s) {
 		return s
 	}
+	return escape(s, nil)
+}
+
+// escape writes s with every unsafe rune and invalid byte as \xHH or \uHHHH;
+// special, if not nil, may write a rune its own way first (returning true).
+func escape(s string, special func(b *strings.Builder, r rune) bool) string {
 	var b strings.Builder
 	for i := 0; i < len(s); {
 		r, size := utf8.DecodeRuneInString(s[i:])
 		switch {
 		case r == utf8.RuneError && size == 1:
 			fmt.Fprintf(&b, `\x%02x`, s[i])
+		case special != nil && special(&b, r):
 		case r < 0x80 && unsafeRune(r):
 			fmt.Fprintf(&b, `\x%02x`, r)
 		case unsafeRune(r):
@@ -113,36 +120,28 @@ func shellJoin(args []string) string {
 	return strings.Join(q, " ")
 }
 
+// ansiCQuote writes the runes bash's $'...' spells its own way.
+func ansiCQuote(b *strings.Builder, r rune) bool {
+	switch r {
+	case '\n':
+		b.WriteString(`\n`)
+	case '\t':
+		b.WriteString(`\t`)
+	case '\\', '\'':
+		b.WriteByte('\\')
+		b.WriteRune(r)
+	default:
+		return false
+	}
+	return true
+}
+
 func shellQuote(a string) string {
 	if a == "" {
 		return "''"
 	}
 	if needsEscape(a) {
-		var b strings.Builder
-		b.WriteString("$'")
-		for i := 0; i < len(a); {
-			r, size := utf8.DecodeRuneInString(a[i:])
-			switch {
-			case r == utf8.RuneError && size == 1:
-				fmt.Fprintf(&b, `\x%02x`, a[i])
-			case r == '\n':
-				b.WriteString(`\n`)
-			case r == '\t':
-				b.WriteString(`\t`)
-			case r == '\\' || r == '\'':
-				b.WriteByte('\\')
-				b.WriteRune(r)
-			case r < 0x80 && unsafeRune(r):
-				fmt.Fprintf(&b, `\x%02x`, r)
-			case unsafeRune(r):
-				fmt.Fprintf(&b, `\u%04x`, r)
-			default:
-				b.WriteRune(r)
-			}
-			i += size
-		}
-		b.WriteByte('\'')
-		return b.String()
+		return "$'" + escape(a, ansiCQuote) + "'"
 	}
 	safe := true
 	for _, r := range a {

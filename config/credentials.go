@@ -9,6 +9,7 @@ import (
 
 	"github.com/agentvault/agentvault/backends"
 	"github.com/agentvault/agentvault/vocab"
+	"golang.org/x/net/http/httpguts"
 )
 
 var credentialKeys = []string{"name", "secret", "preset", "hosts", "inject", "env", "ttl", "methods", "paths", "placeholder"}
@@ -120,7 +121,7 @@ func (p *parser) credential(item *yaml.Node, st *credState) (Credential, error) 
 			}
 			for i, m := range list {
 				m = strings.ToUpper(m)
-				if !isToken(m) {
+				if !httpguts.ValidHeaderFieldName(m) {
 					return c, nodeError(p.file, elems[i], "%s: %q is not an HTTP method", field, list[i])
 				}
 				list[i] = m
@@ -314,21 +315,4 @@ func duration(file string, n *yaml.Node, what string) (time.Duration, error) {
 		return 0, nodeError(file, n, "%s: must be positive", what)
 	}
 	return v, nil
-}
-
-// isToken reports whether s is an RFC 9110 token (method and header names).
-func isToken(s string) bool {
-	if s == "" {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		switch {
-		case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z', c >= '0' && c <= '9':
-		case strings.IndexByte("!#$%&'*+-.^_`|~", c) >= 0:
-		default:
-			return false
-		}
-	}
-	return true
 }

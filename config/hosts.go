@@ -2,15 +2,9 @@ package config
 
 import "github.com/agentvault/agentvault/hostpattern"
 
-// ValidHostPattern checks a credential host pattern (see package
-// hostpattern): a DNS name or "*.domain", optionally with ":port".
-func ValidHostPattern(s string) error {
-	_, err := hostpattern.Parse(s)
-	return err
-}
-
-// NormalizeHostPattern validates a credential host pattern and returns its
-// normal form (lower case).
+// NormalizeHostPattern validates a credential host pattern (see package
+// hostpattern: a DNS name or "*.domain", optionally with ":port") and returns
+// its normal form (lower case).
 func NormalizeHostPattern(s string) (string, error) {
 	p, err := hostpattern.Parse(s)
 	if err != nil {

@@ -7,6 +7,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/agentvault/agentvault/vocab"
+	"golang.org/x/net/http/httpguts"
 )
 
 var ruleKeys = []string{"type", "username", "name", "format", "hosts"}
@@ -120,7 +121,7 @@ func (p *parser) finishRule(r *InjectRule, what string, keyNodes, valNodes map[s
 			return nodeError(p.file, typeNode, "%s: type %s needs a name, e.g. {type: %s, name: %s}", what, r.Type, r.Type, map[vocab.InjectType]string{vocab.InjectHeader: "X-Api-Key", vocab.InjectQuery: "key"}[r.Type])
 		}
 		if r.Type == vocab.InjectHeader {
-			if !isToken(r.Name) {
+			if !httpguts.ValidHeaderFieldName(r.Name) {
 				return nodeError(p.file, valNodes["name"], "%s: %q is not a header name", what, r.Name)
 			}
 			if vocab.OwnedHeader(r.Name) {
