@@ -70,7 +70,7 @@ func newOpener(cfg *config.Config, open Opener, lookupEnv func(string) (string, 
 func (o *opener) get(name string) (backends.Backend, string, error) {
 	bc, ok := o.cfg.LookupBackend(name)
 	if !ok {
-		// Parse refuses this; a hand-built Config may not.
+		// config.Parse refuses this; a hand-built Config may not.
 		return nil, name, fmt.Errorf("backend %q is not configured", name)
 	}
 	if b, ok := o.opened[name]; ok {
