@@ -25,11 +25,15 @@ type sizes struct {
 	Seq, ConcWorkers, ConcEach, Gzip, Chunked, NewConn, Burst int
 	TransferMB                                                int
 	Startups                                                  int
+	// KeepAliveRounds alternates short keep-alive runs with and without
+	// --isolate, so that isolation's per-request cost is compared under the
+	// same load.
+	KeepAliveRounds int
 }
 
 var (
-	fullSizes  = sizes{Seq: 2000, ConcWorkers: 16, ConcEach: 500, Gzip: 200, Chunked: 200, NewConn: 300, Burst: 500, TransferMB: 100, Startups: 20}
-	quickSizes = sizes{Seq: 100, ConcWorkers: 4, ConcEach: 25, Gzip: 10, Chunked: 10, NewConn: 10, Burst: 20, TransferMB: 5, Startups: 3}
+	fullSizes  = sizes{Seq: 2000, ConcWorkers: 16, ConcEach: 500, Gzip: 200, Chunked: 200, NewConn: 300, Burst: 500, TransferMB: 100, Startups: 20, KeepAliveRounds: 7}
+	quickSizes = sizes{Seq: 100, ConcWorkers: 4, ConcEach: 25, Gzip: 10, Chunked: 10, NewConn: 10, Burst: 20, TransferMB: 5, Startups: 3, KeepAliveRounds: 2}
 )
 
 // results is what one run of the client measured.
@@ -89,6 +93,9 @@ func childMain() error {
 		{"upload", func() error { r.UploadMBps, err = c.upload(sz.TransferMB); return err }},
 		{"download", func() error { r.DownloadMBps, err = c.download(sz.TransferMB); return err }},
 		{"sse", func() error { r.SSEFirstMs, err = c.sse(); return err }},
+	}
+	if os.Getenv("AVBENCH_KEEPALIVE_ONLY") == "1" {
+		steps = steps[:2]
 	}
 	for _, s := range steps {
 		if err := s.run(); err != nil {
