@@ -43,6 +43,7 @@ type Config struct {
 	Guard       Guard
 	Audit       AuditConfig
 	Isolate     Isolate
+	Logins      []string // agent CLIs whose subscription login is brokered (logins.go)
 }
 
 // BackendConfig is one entry under backends:. Its type-specific options are

@@ -8,7 +8,7 @@ import (
 	"github.com/agentvault/agentvault/vocab"
 )
 
-var topKeys = []string{"version", "backends", "credentials", "egress", "guard", "audit", "isolate"}
+var topKeys = []string{"version", "backends", "credentials", "egress", "guard", "audit", "isolate", "logins"}
 
 // Parse reads and validates agentvault.yaml. file is used in error messages
 // and Config.File. Every problem is a *ConfigError with a position.
@@ -71,6 +71,7 @@ func (p *parser) root(n *yaml.Node) error {
 		{"guard", p.guard},
 		{"audit", p.audit},
 		{"isolate", p.isolate},
+		{"logins", p.logins}, // logins.go
 	}
 	for _, s := range steps {
 		if v, ok := sections[s.key]; ok && !isNull(v) {
