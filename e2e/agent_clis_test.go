@@ -310,6 +310,9 @@ func runAgentCLI(t *testing.T, dir string, c agentCLI) {
 		if !slices.Contains(c.hosts, r.Host) && (requestHolds(r, key) || requestHolds(r, ph)) {
 			t.Errorf("%s carries the key or its placeholder to a host it is not for", r)
 		}
+		if r.SNI != r.Host {
+			t.Errorf("%s came over TLS for %q", r, r.SNI)
+		}
 		if requestHolds(r, ph) {
 			t.Errorf("%s reached the fake with the placeholder in it", r)
 		}

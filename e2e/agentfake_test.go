@@ -44,6 +44,7 @@ type agentFake struct {
 // agentRequest is one request the fake received.
 type agentRequest struct {
 	Method, Host, Path, Query string
+	SNI                       string // the TLS server name the proxy asked for
 	Header                    http.Header
 	Body                      string
 	WebSocket                 bool
@@ -131,7 +132,7 @@ func (f *agentFake) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	host, _, _ := strings.Cut(r.Host, ":")
 	rec := agentRequest{
 		Method: r.Method, Host: host, Path: r.URL.Path, Query: r.URL.RawQuery,
-		Header: r.Header.Clone(), Body: string(body),
+		Header: r.Header.Clone(), Body: string(body), SNI: r.TLS.ServerName,
 		WebSocket: strings.EqualFold(r.Header.Get("Upgrade"), "websocket"),
 		Known:     true,
 	}
