@@ -106,7 +106,8 @@ type Guard struct {
 
 // AuditConfig is the audit section.
 type AuditConfig struct {
-	Log string // JSON Lines audit log path; "" for none
+	Log  string // JSON Lines audit log path; "" for none
+	OTLP *OTLP  // audit.otlp; nil for none
 }
 
 func defaultConfig() *Config {

@@ -249,8 +249,15 @@ func (p *parser) audit(n *yaml.Node) error {
 			if p.cfg.Audit.Log, err = str(p.file, kv.val, "audit.log"); err != nil {
 				return err
 			}
+		case "otlp":
+			if isNull(kv.val) {
+				continue
+			}
+			if p.cfg.Audit.OTLP, err = p.otlp(kv.val); err != nil {
+				return err
+			}
 		default:
-			return unknownKey(p.file, kv.key, "audit", []string{"log"})
+			return unknownKey(p.file, kv.key, "audit", []string{"log", "otlp"})
 		}
 	}
 	return nil

@@ -151,7 +151,7 @@ func TestParseErrors(t *testing.T) {
 			`a.yaml:5:5: credential "x": unknown key "host" (known: env, hosts, inject, methods, name, paths, placeholder, preset, secret, ttl)`},
 		{"unknown egress key", "egress:\n  default: allow\n  alow: [a.com]\n", `a.yaml:3:3: egress: unknown key "alow" ...`},
 		{"unknown guard key", "guard:\n  leaks: block\n", `a.yaml:2:3: guard: unknown key "leaks" ...`},
-		{"unknown audit key", "audit:\n  file: x\n", `a.yaml:2:3: audit: unknown key "file" (known: log)`},
+		{"unknown audit key", "audit:\n  file: x\n", `a.yaml:2:3: audit: unknown key "file" (known: log, otlp)`},
 		{"unknown inject key", "credentials:\n  - name: x\n    secret: env:X\n    hosts: [a.com]\n    inject: {type: basic, user: me}\n",
 			`a.yaml:5:27: credential "x": inject: unknown key "user" (known: format, hosts, name, type, username)`},
 		{"wrong type hosts", "credentials:\n  - name: x\n    secret: env:X\n    hosts: a.com\n",

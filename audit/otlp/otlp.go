@@ -192,6 +192,9 @@ func ResolveEndpoint(raw string) (*url.URL, error) {
 	if err != nil {
 		return nil, fmt.Errorf("endpoint is not a URL: %v", unwrapURLError(err))
 	}
+	if !strings.Contains(raw, "://") {
+		u.Scheme = ""
+	}
 	switch u.Scheme {
 	case "http", "https":
 	case "":
