@@ -126,6 +126,32 @@ func (b *Broker) Access() []Pair {
 	return out
 }
 
+// CurrentAccess returns the login's current real access token.
+func (b *Broker) CurrentAccess() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.cur.access
+}
+
+// Secrets returns every real value the broker has held (the store's
+// credentials, and every token a refresh brought), for redaction.
+func (b *Broker) Secrets() []string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return slices.Clone(b.secrets)
+}
+
+// Placeholders returns every placeholder the broker handed out.
+func (b *Broker) Placeholders() []string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	out := make([]string, 0, len(b.toReal))
+	for ph := range b.toReal {
+		out = append(out, ph)
+	}
+	return out
+}
+
 // placeholderFor returns real's placeholder, making one the first time.
 // Caller holds mu.
 func (b *Broker) placeholderFor(real string) (string, error) {

@@ -20,8 +20,14 @@ type Format struct {
 	// directory; HomeDir is that directory relative to $HOME by default,
 	// and StoreFile the token store inside it.
 	DirEnv, HomeDir, StoreFile string
-	// TokenURL is the endpoint the CLI refreshes its tokens at.
+	// TokenURL is the endpoint the CLI refreshes its tokens at; APIHosts
+	// are where it sends the access token.
 	TokenURL string
+	APIHosts []string
+	// HomeFiles are files in $HOME the CLI reads instead of files of the
+	// same name in its directory while DirEnv is unset (Claude Code's
+	// global .claude.json), so a session copy of the directory links them.
+	HomeFiles []string
 
 	// secretKeys: a string under one of these keys, at any depth of the
 	// store, is a credential and is replaced by a placeholder. This covers
@@ -61,6 +67,8 @@ var Claude = &Format{
 	HomeDir:    ".claude",
 	StoreFile:  ".credentials.json",
 	TokenURL:   "https://platform.claude.com/v1/oauth/token",
+	APIHosts:   []string{"api.anthropic.com"},
+	HomeFiles:  []string{".claude.json"},
 	secretKeys: []string{"accessToken", "refreshToken", "clientSecret", "access_token", "refresh_token", "id_token"},
 	access:     []string{"claudeAiOauth", "accessToken"},
 	refresh:    []string{"claudeAiOauth", "refreshToken"},
@@ -91,6 +99,7 @@ var Codex = &Format{
 	HomeDir:    ".codex",
 	StoreFile:  "auth.json",
 	TokenURL:   "https://auth.openai.com/oauth/token",
+	APIHosts:   []string{"chatgpt.com"},
 	secretKeys: []string{"access_token", "refresh_token", "id_token", "OPENAI_API_KEY", "personal_access_token"},
 	// An agent identity is a JWT whose claims hold a private key.
 	dropKeys: []string{"agent_identity"},

@@ -93,6 +93,7 @@ type runner struct {
 	childUp  atomic.Bool
 	lives    map[string]*Live
 	sandbox  *isolate.Sandbox // nil unless isolated
+	logins   []*login         // brokered subscription logins (logins.go)
 	// auditWarned says the one audit-log write warning was printed: a
 	// failing log would otherwise repeat it on every request.
 	auditWarned atomic.Bool

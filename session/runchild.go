@@ -15,6 +15,9 @@ import (
 // builds the child's environment and runs the command. Everything it starts
 // it also stops, in reverse order, once the command has exited.
 func (r *runner) serveAndLaunch(ctx context.Context) (int, error) {
+	if err := r.openLogins(); err != nil { // logins.go
+		return 0, err
+	}
 	trust, err := r.setUpTrust()
 	if r.dir != nil {
 		defer r.dir.Remove()
@@ -39,6 +42,13 @@ func (r *runner) serveAndLaunch(ctx context.Context) (int, error) {
 	if err != nil {
 		return 0, err
 	}
+	loginEnv, err := r.writeLogins()
+	if err != nil {
+		return 0, err
+	}
+	for k, v := range loginEnv {
+		placeholders[k] = v
+	}
 	childEnv := launcher.BuildEnv(launcher.EnvSpec{
 		Base:         r.opts.Environ,
 		ProxyURL:     proxyURL,
@@ -58,6 +68,7 @@ func (r *runner) serveAndLaunch(ctx context.Context) (int, error) {
 		cmd.Sandbox = r.sandbox
 	}
 	status, err := launcher.Run(ctx, cmd)
+	r.writeBackLogins()
 	if err != nil {
 		return status, startFailure(err)
 	}

@@ -74,6 +74,7 @@ func (r *runner) startProxy(t *sessionTrust, password string) (net.Addr, error) 
 		UpstreamProxy: http.ProxyFromEnvironment,
 		Record:        r.record,
 		Redactor:      &r.redactor,
+		TokenBrokers:  r.tokenBrokers(),
 	}
 	addr, err := r.prx.Start(r.opts.Listen)
 	if err != nil {
@@ -109,7 +110,7 @@ func (r *runner) proxyCredentials() []*proxy.Credential {
 		}
 		out = append(out, pc)
 	}
-	return out
+	return append(out, r.loginCredentials()...)
 }
 
 func proxyEgress(e config.Egress) proxy.Egress {

@@ -1,0 +1,203 @@
+package session
+
+import (
+	"errors"
+	"fmt"
+	"net/url"
+	"os"
+	"path/filepath"
+
+	"github.com/agentvault/agentvault/broker"
+	"github.com/agentvault/agentvault/config"
+	"github.com/agentvault/agentvault/proxy"
+)
+
+// login is one brokered subscription login (config logins:): the broker
+// holding the real tokens, and the session copy of the CLI's directory.
+type login struct {
+	name   string // the credential name in records, "<agent>-login"
+	format *broker.Format
+	store  string // the user's own token store
+	b      *broker.Broker
+	dir    string // the session copy of the CLI's directory
+}
+
+// openLogins reads the real token store of every agent under logins:. It
+// runs before the proxy's rules are built, which bind the logins' hosts.
+func (r *runner) openLogins() error {
+	for _, name := range r.cfg.Logins {
+		f, ok := broker.Lookup(name)
+		if !ok {
+			return runErr(FailConfig, "logins: unknown agent %q", name)
+		}
+		l := &login{name: name + "-login", format: f, store: r.userStore(f)}
+		ph := func(real string) string { return Placeholder(config.Credential{Name: l.name}, real) }
+		b, err := broker.Open(f, l.store, ph)
+		if err != nil {
+			return runErr(FailConfig, "logins: %s: %w", name, err)
+		}
+		l.b = b
+		for _, s := range b.Secrets() {
+			r.redactor.AddSecret(l.name, s)
+		}
+		for _, p := range b.Placeholders() {
+			r.redactor.AddPlaceholder(l.name, p)
+		}
+		r.logins = append(r.logins, l)
+	}
+	return nil
+}
+
+// userDir is the CLI's directory as the user's environment sets it.
+func (r *runner) userDir(f *broker.Format) string {
+	if v, ok := r.opts.LookupEnv(f.DirEnv); ok && v != "" {
+		return v
+	}
+	return filepath.Join(r.opts.Home, f.HomeDir)
+}
+
+// userStore is the user's token store. Claude Code keeps it in
+// CLAUDE_SECURESTORAGE_CONFIG_DIR when that is set.
+func (r *runner) userStore(f *broker.Format) string {
+	if f == broker.Claude {
+		if v, ok := r.opts.LookupEnv("CLAUDE_SECURESTORAGE_CONFIG_DIR"); ok && v != "" {
+			return filepath.Join(v, f.StoreFile)
+		}
+	}
+	return filepath.Join(r.userDir(f), f.StoreFile)
+}
+
+// writeLogins makes, in the session directory, a copy of each CLI's
+// directory: the brokered token store as a regular file (the CLIs refuse a
+// symlinked one), and a symlink to each other entry of the user's
+// directory, so settings and history stay the user's. It returns the
+// variables that point the CLIs at the copies.
+func (r *runner) writeLogins() (map[string]string, error) {
+	env := map[string]string{}
+	for _, l := range r.logins {
+		l.dir = filepath.Join(r.dir.Path(), l.name)
+		if err := os.Mkdir(l.dir, 0o700); err != nil {
+			return nil, runErr(FailInternal, "logins: %w", err)
+		}
+		src := r.userDir(l.format)
+		entries, err := os.ReadDir(src)
+		if err != nil && !errors.Is(err, os.ErrNotExist) {
+			return nil, runErr(FailInternal, "logins: %w", err)
+		}
+		for _, e := range entries {
+			if e.Name() == l.format.StoreFile {
+				continue
+			}
+			if err := os.Symlink(filepath.Join(src, e.Name()), filepath.Join(l.dir, e.Name())); err != nil {
+				return nil, runErr(FailInternal, "logins: %w", err)
+			}
+		}
+		if _, set := r.opts.LookupEnv(l.format.DirEnv); !set {
+			for _, h := range l.format.HomeFiles {
+				home := filepath.Join(r.opts.Home, h)
+				if _, err := os.Lstat(filepath.Join(l.dir, h)); err == nil {
+					continue
+				}
+				if _, err := os.Stat(home); err == nil {
+					if err := os.Symlink(home, filepath.Join(l.dir, h)); err != nil {
+						return nil, runErr(FailInternal, "logins: %w", err)
+					}
+				}
+			}
+		}
+		if err := os.WriteFile(filepath.Join(l.dir, l.format.StoreFile), l.b.Copy(), 0o600); err != nil {
+			return nil, runErr(FailInternal, "logins: %w", err)
+		}
+		env[l.format.DirEnv] = l.dir
+		if l.format == broker.Claude {
+			env["CLAUDE_SECURESTORAGE_CONFIG_DIR"] = l.dir
+		}
+	}
+	return env, nil
+}
+
+// loginCredentials bind each login's API hosts and token endpoint, so the
+// proxy decrypts them and the session CA covers them; the placeholders
+// themselves are swapped by the proxy's token brokers. Secret is the
+// current access token, which the leak guard keeps off every other host.
+func (r *runner) loginCredentials() []*proxy.Credential {
+	var out []*proxy.Credential
+	for _, l := range r.logins {
+		out = append(out, &proxy.Credential{
+			Name:   l.name,
+			Hosts:  loginHosts(l.format),
+			Secret: l.b.CurrentAccess,
+		})
+	}
+	return out
+}
+
+func loginHosts(f *broker.Format) []string {
+	hosts := append([]string(nil), f.APIHosts...)
+	if u, err := urlHost(f.TokenURL); err == nil {
+		hosts = append(hosts, u)
+	}
+	return hosts
+}
+
+// tokenBrokers are the proxy's side of the logins.
+func (r *runner) tokenBrokers() []*proxy.TokenBroker {
+	var out []*proxy.TokenBroker
+	for _, l := range r.logins {
+		b := l.b
+		out = append(out, &proxy.TokenBroker{
+			Name:     l.name,
+			Hosts:    l.format.APIHosts,
+			TokenURL: l.format.TokenURL,
+			Access: func() ([]string, []string) {
+				pairs := b.Access()
+				phs, reals := make([]string, len(pairs)), make([]string, len(pairs))
+				for i, p := range pairs {
+					phs[i], reals[i] = p.Placeholder, p.Real
+				}
+				return phs, reals
+			},
+			Secrets: b.Secrets,
+			Rewrite: func(ct string, body []byte) ([]byte, func(int, []byte) ([]byte, error), error) {
+				out, refresh, err := b.RewriteRequest(ct, body)
+				if err != nil {
+					return nil, nil, err
+				}
+				return out, func(status int, body []byte) ([]byte, error) {
+					res, err := refresh.Response(status, body)
+					for _, p := range b.Placeholders() {
+						r.redactor.AddPlaceholder(l.name, p)
+					}
+					return res, err
+				}, nil
+			},
+		})
+	}
+	return out
+}
+
+// writeBackLogins writes refreshed real tokens to the users' stores once
+// the command has exited.
+func (r *runner) writeBackLogins() {
+	for _, l := range r.logins {
+		wrote, err := l.b.WriteBack()
+		switch {
+		case err != nil:
+			r.warn(fmt.Sprintf("login %s: refreshed tokens not written back to %s: %v", l.name, l.store, err))
+		case wrote:
+			r.notes = append(r.notes, fmt.Sprintf("login %s: refreshed tokens written back to %s", l.name, l.store))
+		}
+	}
+}
+
+// urlHost is a URL's host, with its port unless that is 443.
+func urlHost(raw string) (string, error) {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return "", err
+	}
+	if u.Port() == "443" {
+		return u.Hostname(), nil
+	}
+	return u.Host, nil
+}
