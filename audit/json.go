@@ -29,6 +29,8 @@ type jsonHost struct {
 	ReqBytes    int64          `json:"req_bytes"`
 	RespBytes   int64          `json:"resp_bytes"`
 	Actions     map[string]int `json:"actions"`
+	// WebSocketMS is how long the host's WebSocket sessions stayed open.
+	WebSocketMS float64 `json:"websocket_ms,omitempty"`
 }
 
 // renderJSON writes one JSON object and a newline. Lists are [] rather than
@@ -61,6 +63,7 @@ func renderJSON(v view) ([]byte, error) {
 			Host: h.Host, Port: h.Port, Requests: h.Requests, Injected: h.Injected,
 			Credentials: nonNil(h.Credentials), Statuses: h.Statuses,
 			ReqBytes: h.ReqBytes, RespBytes: h.RespBytes, Actions: h.Actions,
+			WebSocketMS: math.Round(float64(h.WebSocketTime)/float64(time.Millisecond)*10) / 10,
 		})
 	}
 	var buf bytes.Buffer

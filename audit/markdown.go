@@ -56,7 +56,11 @@ func renderMarkdown(v view) string {
 			}
 			var st []string
 			for _, k := range classOrder(h.Statuses) {
-				st = append(st, mdEscape(k)+": "+strconv.Itoa(h.Statuses[k]))
+				c := mdEscape(k) + ": " + strconv.Itoa(h.Statuses[k])
+				if k == classWebSocket && h.WebSocketTime > 0 {
+					c += " (" + fmtDuration(h.WebSocketTime) + ")"
+				}
+				st = append(st, c)
 			}
 			fmt.Fprintf(&b, "| %s | %d | %d | %s | %s | %s | %s |\n",
 				mdEscape(hostPort(h.Host, h.Port)), h.Requests, h.Injected, cred,

@@ -29,6 +29,7 @@ func fixture() Summary {
 	add(3, rec("deny", "paste.pastebin.com", 443, 403, errText("egress deny pastebin")))
 	add(1, rec("leak_blocked", "evil.test", 8443, 403, cred("github")))
 	add(1, rec("tunnel", "registry.npmjs.org", 443, 200, bytesIO(1000, 50<<20)))
+	add(1, rec("inject", "api.openai.com", 443, 101, cred("openai"), bytesIO(75_000, 3_000), lasted(12*time.Second)))
 	add(1, rec("pass", "a-very-long-host-name.somewhere.example.internal.corp.example.com", 443, 200, redacted, cred("x")))
 	return c.Summary(Summary{
 		Session:    "av-7f3a2c9e",
@@ -89,6 +90,9 @@ func TestRenderShowsHostsAndWarnings(t *testing.T) {
 				}
 				for i, h := range js.Hosts {
 					w := s.Hosts[i]
+					if want := float64(w.WebSocketTime / time.Millisecond); h.WebSocketMS != want {
+						t.Errorf("host %d: websocket_ms %v, want %v", i, h.WebSocketMS, want)
+					}
 					if h.Host != w.Host || h.Port != w.Port || h.Requests != w.Requests || h.Injected != w.Injected ||
 						!reflect.DeepEqual(h.Statuses, w.Statuses) || h.RespBytes != w.RespBytes {
 						t.Errorf("host %d: %+v, want %+v", i, h, w)
@@ -102,9 +106,9 @@ func TestRenderShowsHostsAndWarnings(t *testing.T) {
 			if f.opts.Format == "markdown" {
 				want = []string{"`av-7f3a2c9e`", "**Exit status:** 1", "1m2s", "api.anthropic.com",
 					"api.github.com", "paste.pastebin.com", "evil.test:8443", "registry.npmjs.org", "anthropic",
-					"2xx: 17", "4xx: 2", "denied: 3", "blocked: 1", "50 MiB", "`claude -p 'hello world'`"}
+					"2xx: 17", "4xx: 2", "denied: 3", "blocked: 1", "ws: 1 (12s)", "50 MiB", "`claude -p 'hello world'`"}
 			} else {
-				want = append(want, "2xx:17", "4xx:2", "denied:3", "blocked:1", "50M", "$ claude -p 'hello world'")
+				want = append(want, "2xx:17", "4xx:2", "denied:3", "blocked:1", "ws:1 (12s)", "50M", "$ claude -p 'hello world'")
 			}
 			for _, w := range want {
 				if !strings.Contains(text, w) {

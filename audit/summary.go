@@ -2,6 +2,7 @@ package audit
 
 import (
 	"fmt"
+	"net/http"
 	"slices"
 	"sort"
 	"strings"
@@ -36,13 +37,17 @@ type HostRow struct {
 	Requests    int // every record: requests, tunnels, refusals
 	Injected    int // records with action inject
 	Credentials []string
-	// Statuses counts records by status class: "1xx" ... "5xx", "denied"
-	// (deny, auth_failed), "blocked" (leak_blocked), "error" (an error with
-	// no status sent), "none" (no status sent).
+	// Statuses counts records by status class: "1xx" ... "5xx", "ws" (a
+	// WebSocket session: the proxy relays no other protocol switch),
+	// "denied" (deny, auth_failed), "blocked" (leak_blocked), "error" (an
+	// error with no status sent), "none" (no status sent).
 	Statuses  map[string]int
 	ReqBytes  int64
 	RespBytes int64
 	Actions   map[string]int
+	// WebSocketTime adds up how long the host's WebSocket sessions stayed
+	// open: their record is written when the session ends.
+	WebSocketTime time.Duration
 }
 
 // maxKeys bounds each warning group's distinct keys so that a long session
@@ -166,7 +171,11 @@ func (c *Collector) Add(r proxy.Record) {
 	if r.Credential != "" {
 		h.creds[r.Credential] = true
 	}
-	h.row.Statuses[statusClass(r)]++
+	class := statusClass(r)
+	h.row.Statuses[class]++
+	if class == classWebSocket {
+		h.row.WebSocketTime += r.Duration
+	}
 	h.row.ReqBytes += r.ReqBytes
 	h.row.RespBytes += r.RespBytes
 	h.row.Actions[r.Action]++
@@ -197,6 +206,10 @@ func (c *Collector) Add(r proxy.Record) {
 	}
 }
 
+// classWebSocket is the status class of a WebSocket session: a 101 the proxy
+// relayed frame by frame, its bytes counted both ways after the upgrade.
+const classWebSocket = "ws"
+
 // statusClass buckets a record for HostRow.Statuses.
 func statusClass(r proxy.Record) string {
 	switch r.Action {
@@ -208,6 +221,9 @@ func statusClass(r proxy.Record) string {
 		// A tunnel's status is the proxy's own 200 to the CONNECT; what the
 		// upstream answered inside it is encrypted and unknown.
 		return "tunnel"
+	}
+	if r.Status == http.StatusSwitchingProtocols {
+		return classWebSocket
 	}
 	if r.Status >= 100 && r.Status <= 599 {
 		return fmt.Sprintf("%dxx", r.Status/100)

@@ -29,6 +29,9 @@ func warnText(s string) func(*proxy.Record) { return func(r *proxy.Record) { r.W
 func at(d time.Duration) func(*proxy.Record) {
 	return func(r *proxy.Record) { r.Time = t0.Add(d) }
 }
+func lasted(d time.Duration) func(*proxy.Record) {
+	return func(r *proxy.Record) { r.Duration = d }
+}
 func retried(r *proxy.Record)  { r.Retried = true }
 func redacted(r *proxy.Record) { r.Redacted = true }
 
@@ -69,6 +72,19 @@ func TestCollectorHosts(t *testing.T) {
 					Statuses: map[string]int{"denied": 1}, Actions: map[string]int{"deny": 1}},
 				{Host: "b.pastebin.com", Port: 443, Requests: 1, Credentials: []string{},
 					Statuses: map[string]int{"denied": 1}, Actions: map[string]int{"deny": 1}},
+			},
+		},
+		{
+			name: "a WebSocket session is ws, with its bytes both ways and how long it stayed open",
+			recs: []proxy.Record{
+				rec("inject", "api.openai.com", 443, 101, cred("openai"), bytesIO(75_000, 3_000), lasted(12*time.Second)),
+				rec("inject", "api.openai.com", 443, 101, cred("openai"), bytesIO(5, 7), lasted(500*time.Millisecond)),
+				rec("inject", "api.openai.com", 443, 200, cred("openai"), bytesIO(1, 2), lasted(time.Second)),
+			},
+			want: []HostRow{
+				{Host: "api.openai.com", Port: 443, Requests: 3, Injected: 3, Credentials: []string{"openai"},
+					Statuses: map[string]int{"ws": 2, "2xx": 1}, ReqBytes: 75_006, RespBytes: 3_009,
+					Actions: map[string]int{"inject": 3}, WebSocketTime: 12500 * time.Millisecond},
 			},
 		},
 	}

@@ -46,7 +46,7 @@ func newStyles(r *lipgloss.Renderer, pretty bool) styles {
 		leak:     c("1"),
 		note:     r.NewStyle().Faint(true),
 		class: map[string]lipgloss.Style{
-			"1xx": c("6"), "2xx": c("2"), "3xx": c("6"), "4xx": c("3"), "5xx": c("1"),
+			"1xx": c("6"), "ws": c("2"), "2xx": c("2"), "3xx": c("6"), "4xx": c("3"), "5xx": c("1"),
 			"denied": c("1"), "blocked": c("1").Bold(true), "error": c("1"),
 		},
 	}
@@ -196,7 +196,7 @@ func writeHostTable(b *strings.Builder, hosts []HostRow, st styles, width int) {
 			if !ok {
 				style = st.none
 			}
-			status = append(status, style.Render(fmt.Sprintf("%s:%d", k, h.Statuses[k])))
+			status = append(status, style.Render(classCount(h, k)))
 		}
 		rows = append(rows, []string{
 			hostPort(h.Host, h.Port),
@@ -294,7 +294,7 @@ func fitWidths(w []int, width int) {
 
 // classOrder lists status classes numerically first, then the refusals.
 func classOrder(m map[string]int) []string {
-	rank := map[string]int{"1xx": 1, "2xx": 2, "3xx": 3, "4xx": 4, "5xx": 5, "denied": 6, "blocked": 7, "error": 8, "none": 9}
+	rank := map[string]int{"1xx": 1, "ws": 1, "2xx": 2, "3xx": 3, "4xx": 4, "5xx": 5, "denied": 6, "blocked": 7, "error": 8, "none": 9}
 	keys := make([]string, 0, len(m))
 	for k := range m {
 		keys = append(keys, k)
@@ -395,4 +395,15 @@ func fmtBytes(n int64, long bool) string {
 		return num + " " + string(units[i]) + "iB"
 	}
 	return num + string(units[i])
+}
+
+// classCount renders one status class with its count; WebSocket sessions
+// add how long they stayed open, since their bytes alone do not tell an
+// idle session from a busy one.
+func classCount(h HostRow, class string) string {
+	s := fmt.Sprintf("%s:%d", class, h.Statuses[class])
+	if class == classWebSocket && h.WebSocketTime > 0 {
+		s += " (" + fmtDuration(h.WebSocketTime) + ")"
+	}
+	return s
 }

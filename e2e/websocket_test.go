@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -94,6 +95,7 @@ func TestWebSocketReflectionRedacted(t *testing.T) {
 		config:  apiConfig,
 		env:     map[string]string{"TEST_API_TOKEN": secret},
 		connect: []string{connectTo("api.example.test", 443, port)},
+		flags:   []string{"--summary", "plain"},
 		script: fmt.Sprintf(`'%s' wsread 'wss://api.example.test/ws-reflect' hello "$OUT/wsread.json" 2> "$OUT/wsread.err"`+"\n",
 			goClientBin),
 	})
@@ -139,6 +141,11 @@ func TestWebSocketReflectionRedacted(t *testing.T) {
 	}
 	if n, _ := r["resp_bytes"].(float64); n < 200 {
 		t.Errorf("audit resp_bytes = %v, want the frames the upstream sent", r["resp_bytes"])
+	}
+	// The summary shows the session as a WebSocket with how long it was open,
+	// not as an empty informational response.
+	if !regexp.MustCompile(`ws:1 \([0-9.]+m?s\)`).MatchString(s.stderr) {
+		t.Errorf("summary does not show the WebSocket session as ws with its duration:\n%s", clip(s.stderr))
 	}
 	s.assertNoSecret(t, secret)
 	s.assertNoPlaceholder(t, ph)

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/agentvault/agentvault/audit"
+	"github.com/agentvault/agentvault/audit/otlp"
 	"github.com/agentvault/agentvault/ca"
 	"github.com/agentvault/agentvault/config"
 	"github.com/agentvault/agentvault/launcher"
@@ -93,6 +94,8 @@ type runner struct {
 	childUp  atomic.Bool
 	lives    map[string]*Live
 	sandbox  *isolate.Sandbox // nil unless isolated
+	otlp     *otlp.Exporter   // audit.otlp (runotlp.go); nil when not configured
+	otlpEnv  []string         // variables audit.otlp.headers read, kept from the command
 	logins   []*login         // brokered subscription logins (logins.go)
 	// auditWarned says the one audit-log write warning was printed: a
 	// failing log would otherwise repeat it on every request.

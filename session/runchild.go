@@ -28,6 +28,9 @@ func (r *runner) serveAndLaunch(ctx context.Context) (int, error) {
 	if err := r.openAudit(); err != nil {
 		return 0, err
 	}
+	if err := r.startOTLP(trust); err != nil {
+		return 0, err
+	}
 	password := randomHex(24)
 	addr, err := r.startProxy(trust, password)
 	if r.prx != nil {
@@ -57,7 +60,7 @@ func (r *runner) serveAndLaunch(ctx context.Context) (int, error) {
 		CAPath:       trust.caPath,
 		SessionID:    r.id,
 		Placeholders: placeholders,
-		Remove:       append(r.resolved.Consumed(), remove...),
+		Remove:       append(append(r.resolved.Consumed(), remove...), r.otlpEnv...),
 	})
 	if err := r.banner(addr, childEnv, placeholders); err != nil {
 		return 0, err

@@ -138,13 +138,14 @@ func (r *runner) openAudit() error {
 }
 
 // record is the proxy's Record hook: the audit log first (flushed per line),
-// then the summary's collector.
+// then the OTLP exporter's queue (never blocks), then the summary's collector.
 func (r *runner) record(rec proxy.Record) {
 	if r.log != nil {
 		if err := r.log.Write(rec); err != nil {
 			r.warnOnce("audit log write failed: " + err.Error())
 		}
 	}
+	r.otlp.Add(rec)
 	r.coll.Add(rec)
 }
 

@@ -9,8 +9,9 @@ import (
 	"github.com/agentvault/agentvault/audit"
 )
 
-// finish closes the proxy and the audit log, so no record arrives after the
-// summary is computed, and prints the summary to Stderr and, in GitHub
+// finish closes the proxy and the audit log and flushes the OTLP exporter
+// (within otlpFlush), so no record arrives after the summary is computed,
+// and prints the summary to Stderr and, in GitHub
 // Actions, appends it to the step summary.
 func (r *runner) finish(status int, summarize bool) {
 	if r.prx != nil {
@@ -19,6 +20,7 @@ func (r *runner) finish(status int, summarize bool) {
 	if r.log != nil {
 		r.log.Close()
 	}
+	r.stopOTLP()
 	if r.coll == nil || !summarize {
 		return
 	}
