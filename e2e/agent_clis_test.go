@@ -310,6 +310,11 @@ func runAgentCLI(t *testing.T, dir string, c agentCLI) {
 		if !slices.Contains(c.hosts, r.Host) && (requestHolds(r, key) || requestHolds(r, ph)) {
 			t.Errorf("%s carries the key or its placeholder to a host it is not for", r)
 		}
+		if ext := r.Header.Get("Sec-WebSocket-Extensions"); r.WebSocket && ext != "" {
+			// codex offers permessage-deflate; compressed frames would
+			// hide the messages from the guards.
+			t.Errorf("%s reached the fake offering extensions %q", r, ext)
+		}
 		if r.SNI != r.Host {
 			t.Errorf("%s came over TLS for %q", r, r.SNI)
 		}
