@@ -206,21 +206,29 @@ func (c *Collector) Add(r proxy.Record) {
 	}
 }
 
-// classWebSocket is the status class of a WebSocket session: a 101 the proxy
-// relayed frame by frame, its bytes counted both ways after the upgrade.
-const classWebSocket = "ws"
+// Status classes besides "1xx" ... "5xx" (HostRow.Statuses).
+const (
+	// classWebSocket is a WebSocket session: a 101 the proxy relayed frame
+	// by frame, its bytes counted both ways after the upgrade.
+	classWebSocket = "ws"
+	classDenied    = "denied"  // deny, auth_failed
+	classBlocked   = "blocked" // leak_blocked
+	classTunnel    = "tunnel"  // a plain tunnel: the upstream's answers are encrypted
+	classError     = "error"   // an error with no status sent
+	classNone      = "none"    // no status sent
+)
 
 // statusClass buckets a record for HostRow.Statuses.
 func statusClass(r proxy.Record) string {
 	switch r.Action {
 	case proxy.ActionDeny, proxy.ActionAuthFailed:
-		return "denied"
+		return classDenied
 	case proxy.ActionLeakBlocked:
-		return "blocked"
+		return classBlocked
 	case proxy.ActionTunnel:
 		// A tunnel's status is the proxy's own 200 to the CONNECT; what the
 		// upstream answered inside it is encrypted and unknown.
-		return "tunnel"
+		return classTunnel
 	}
 	if r.Status == http.StatusSwitchingProtocols {
 		return classWebSocket
@@ -229,9 +237,9 @@ func statusClass(r proxy.Record) string {
 		return fmt.Sprintf("%dxx", r.Status/100)
 	}
 	if r.Action == proxy.ActionError {
-		return "error"
+		return classError
 	}
-	return "none"
+	return classNone
 }
 
 // Summary returns base with Hosts filled in (most requests first, then by

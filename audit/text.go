@@ -46,8 +46,8 @@ func newStyles(r *lipgloss.Renderer, pretty bool) styles {
 		leak:     c("1"),
 		note:     r.NewStyle().Faint(true),
 		class: map[string]lipgloss.Style{
-			"1xx": c("6"), "ws": c("2"), "2xx": c("2"), "3xx": c("6"), "4xx": c("3"), "5xx": c("1"),
-			"denied": c("1"), "blocked": c("1").Bold(true), "error": c("1"),
+			"1xx": c("6"), classWebSocket: c("2"), "2xx": c("2"), "3xx": c("6"), "4xx": c("3"), "5xx": c("1"),
+			classDenied: c("1"), classBlocked: c("1").Bold(true), classError: c("1"),
 		},
 	}
 }
@@ -294,7 +294,7 @@ func fitWidths(w []int, width int) {
 
 // classOrder lists status classes numerically first, then the refusals.
 func classOrder(m map[string]int) []string {
-	rank := map[string]int{"1xx": 1, "ws": 1, "2xx": 2, "3xx": 3, "4xx": 4, "5xx": 5, "denied": 6, "blocked": 7, "error": 8, "none": 9}
+	rank := map[string]int{"1xx": 1, classWebSocket: 1, "2xx": 2, "3xx": 3, "4xx": 4, "5xx": 5, classDenied: 6, classBlocked: 7, classError: 8, classNone: 9}
 	keys := make([]string, 0, len(m))
 	for k := range m {
 		keys = append(keys, k)
