@@ -60,7 +60,7 @@ func (p *Proxy) checkLeak(req *http.Request, host string, port int, ex *exchange
 	if p.Guard.leakOff() {
 		return nil
 	}
-	m := newMatcher(p.unboundCreds(host, port), leakForms)
+	m := p.leakMatcher(host, port)
 	if m.empty() {
 		return nil
 	}
@@ -128,7 +128,7 @@ func (p *Proxy) guardResponse(req *http.Request, res *http.Response, ex *exchang
 	if p.Guard.reflectOff() || res.StatusCode == http.StatusSwitchingProtocols {
 		return
 	}
-	m := newMatcher(p.policy.creds, reflectForms)
+	m := p.reflectMatcher()
 	if m.empty() {
 		return
 	}

@@ -194,18 +194,24 @@ func substituteAll(req *http.Request, subs []substitution) map[string]bool {
 		}
 		return hit
 	}
-	rawR := strings.NewReplacer(raw...)
+	var rawR replacer
 	for k, vs := range req.Header {
 		for i, v := range vs {
 			if mark(v) {
+				if rawR == nil {
+					rawR = newReplacer(raw)
+				}
 				req.Header[k][i] = rawR.Replace(v)
 			}
 		}
 	}
 	u := req.URL
 	if mark(u.Path) || mark(u.RawPath) {
+		if rawR == nil {
+			rawR = newReplacer(raw)
+		}
 		escaped := u.EscapedPath()
-		newRaw := strings.NewReplacer(pathEsc...).Replace(escaped)
+		newRaw := newReplacer(pathEsc).Replace(escaped)
 		u.Path = rawR.Replace(u.Path)
 		if p, err := url.PathUnescape(newRaw); err == nil && p == u.Path {
 			u.RawPath = newRaw
@@ -214,10 +220,27 @@ func substituteAll(req *http.Request, subs []substitution) map[string]bool {
 		}
 	}
 	if mark(u.RawQuery) {
-		u.RawQuery = strings.NewReplacer(queryEsc...).Replace(u.RawQuery)
+		u.RawQuery = newReplacer(queryEsc).Replace(u.RawQuery)
 	}
 	return found
 }
+
+type replacer interface{ Replace(string) string }
+
+// newReplacer is strings.NewReplacer(pairs...), built only where a
+// placeholder was found. One pair, the common case, needs no
+// strings.Replacer: building one precomputes search tables on every
+// request, and strings.ReplaceAll is the same single pass.
+func newReplacer(pairs []string) replacer {
+	if len(pairs) == 2 {
+		return onePair{pairs[0], pairs[1]}
+	}
+	return strings.NewReplacer(pairs...)
+}
+
+type onePair struct{ old, new string }
+
+func (o onePair) Replace(s string) string { return strings.ReplaceAll(s, o.old, o.new) }
 
 // globMatch matches a paths: glob whose '*' matches any run of characters,
 // '/' included.

@@ -86,6 +86,7 @@ type Proxy struct {
 	closeOnce   sync.Once
 	authValue   string
 	leaves      leafCache
+	matchers    matcherCache
 	inner       *innerListener
 	mitmTargets sync.Map // client address of a decrypted connection -> *target
 }

@@ -61,7 +61,7 @@ type credential struct {
 	last    atomic.Pointer[string]
 
 	needleMu sync.Mutex
-	needles  map[needleKey]credNeedles // see needlesFor
+	needles  map[needleKey]credNeedles // see needlesOf
 }
 
 // current returns the secret's value, first telling the redactor of a value

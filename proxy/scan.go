@@ -6,11 +6,13 @@ import (
 	"io"
 	"reflect"
 	"slices"
+	"strings"
 )
 
 // needle is one byte pattern that betrays a secret, and whose secret it is.
 type needle struct {
 	b    []byte
+	s    string // b, for header values and URLs: no conversion per search
 	cred *credential
 }
 
@@ -34,13 +36,22 @@ type matcher struct {
 const maxExpansion = 6
 
 func newMatcher(creds []*credential, forms func(string) [][]byte) *matcher {
+	values := make([]string, len(creds))
+	for i, c := range creds {
+		values[i] = c.current()
+	}
+	return newMatcherOf(creds, values, forms)
+}
+
+// newMatcherOf is newMatcher for the given values of creds (one each).
+func newMatcherOf(creds []*credential, values []string, forms func(string) [][]byte) *matcher {
 	m := &matcher{}
 	longestInput := 0
-	for _, c := range creds {
-		ns := c.needlesFor(forms)
+	for i, c := range creds {
+		ns := c.needlesOf(values[i], forms)
 		longestInput = max(longestInput, ns.longestInput)
 		for _, b := range ns.forms {
-			m.needles = append(m.needles, needle{b: b, cred: c})
+			m.needles = append(m.needles, needle{b: b, s: string(b), cred: c})
 		}
 	}
 	// Longest first: when one credential's value holds another's, redacting
@@ -99,7 +110,14 @@ func (m *matcher) find(b []byte) *credential {
 	return nil
 }
 
-func (m *matcher) findString(s string) *credential { return m.find([]byte(s)) }
+func (m *matcher) findString(s string) *credential {
+	for _, n := range m.needles {
+		if strings.Contains(s, n.s) {
+			return n.cred
+		}
+	}
+	return nil
+}
 
 // redact replaces every complete needle in b with its credential's
 // placeholder and reports whether it replaced anything. Only complete
@@ -117,6 +135,9 @@ func (m *matcher) redact(b []byte) ([]byte, bool) {
 
 // redactString is redact for a header value.
 func (m *matcher) redactString(s string) (string, bool) {
+	if m.findString(s) == nil {
+		return s, false
+	}
 	b, hit := m.redact([]byte(s))
 	if !hit {
 		return s, false
@@ -244,11 +265,11 @@ type needleKey struct {
 // value, and old ones are dropped wholesale.
 const maxNeedleSets = 16
 
-// needlesFor returns the credential's current needles for forms, computed
-// once per value: every request builds matchers, and the forms (encodings,
-// escapes, base64 fragments, the minimal set) cost far more than a lookup.
-func (c *credential) needlesFor(forms func(string) [][]byte) credNeedles {
-	v := c.current()
+// needlesOf returns the credential's needles for forms of its value v,
+// computed once per value: matchers are built often, and the forms
+// (encodings, escapes, base64 fragments, the minimal set) cost far more
+// than a lookup.
+func (c *credential) needlesOf(v string, forms func(string) [][]byte) credNeedles {
 	key := needleKey{value: v, forms: reflect.ValueOf(forms).Pointer()}
 	c.needleMu.Lock()
 	defer c.needleMu.Unlock()

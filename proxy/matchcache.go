@@ -1,0 +1,79 @@
+package proxy
+
+import "sync"
+
+// matcherCache keeps the matchers the guards build for every request: the
+// reflection guard's over every credential, and the leak guard's over the
+// credentials not bound to a target. A matcher depends only on which
+// credentials it covers (fixed per target: the policy never changes) and on
+// their current values, so a cached one is used while every value is the
+// one it was built from, and rebuilt the first time one differs (a
+// rotation). Each lookup still asks every credential for its value.
+type matcherCache struct {
+	mu      sync.Mutex
+	entries map[matcherKey]*cachedMatcher
+}
+
+// matcherKey names a set of credentials: the unbound ones of host:port for
+// the leak guard (leak true), every credential for the reflection guard.
+type matcherKey struct {
+	leak bool
+	host string
+	port int
+}
+
+type cachedMatcher struct {
+	creds  []*credential
+	values []string // the values m was built from, one per credential
+	m      *matcher
+}
+
+// maxCachedMatchers bounds the cache: one entry per target the agent
+// reaches, dropped wholesale when full.
+const maxCachedMatchers = 1024
+
+// reflectMatcher is newMatcher(p.policy.creds, reflectForms), cached.
+func (p *Proxy) reflectMatcher() *matcher {
+	return p.cachedMatcher(matcherKey{}, func() []*credential { return p.policy.creds }, reflectForms)
+}
+
+// leakMatcher is newMatcher(p.unboundCreds(host, port), leakForms), cached.
+func (p *Proxy) leakMatcher(host string, port int) *matcher {
+	return p.cachedMatcher(matcherKey{leak: true, host: host, port: port},
+		func() []*credential { return p.unboundCreds(host, port) }, leakForms)
+}
+
+func (p *Proxy) cachedMatcher(key matcherKey, creds func() []*credential, forms func(string) [][]byte) *matcher {
+	c := &p.matchers
+	c.mu.Lock()
+	e := c.entries[key]
+	c.mu.Unlock()
+	if e == nil {
+		e = &cachedMatcher{creds: creds()}
+	} else {
+		same := true
+		for i, cr := range e.creds {
+			if cr.current() != e.values[i] {
+				same = false
+				break
+			}
+		}
+		if same {
+			return e.m
+		}
+	}
+	// Built from exactly the values it is kept for: a value that changes
+	// while it is built makes the next lookup build again.
+	values := make([]string, len(e.creds))
+	for i, cr := range e.creds {
+		values[i] = cr.current()
+	}
+	fresh := &cachedMatcher{creds: e.creds, values: values, m: newMatcherOf(e.creds, values, forms)}
+	c.mu.Lock()
+	if c.entries == nil || len(c.entries) >= maxCachedMatchers {
+		c.entries = map[matcherKey]*cachedMatcher{}
+	}
+	c.entries[key] = fresh
+	c.mu.Unlock()
+	return fresh.m
+}
