@@ -146,7 +146,7 @@ func TestParseErrors(t *testing.T) {
 		want string // the whole message, or its start when it ends in "..."
 	}{
 		{"unknown top key", "version: 1\ncredential:\n  - name: x\n",
-			`a.yaml:2:1: config: unknown key "credential" (known: audit, backends, credentials, egress, guard, isolate, version)`},
+			`a.yaml:2:1: config: unknown key "credential" (known: audit, backends, credentials, egress, guard, isolate, logins, version)`},
 		{"unknown credential key", "version: 1\ncredentials:\n  - name: x\n    secret: env:X\n    host: [a.com]\n",
 			`a.yaml:5:5: credential "x": unknown key "host" (known: env, hosts, inject, methods, name, paths, placeholder, preset, secret, ttl)`},
 		{"unknown egress key", "egress:\n  default: allow\n  alow: [a.com]\n", `a.yaml:3:3: egress: unknown key "alow" ...`},
