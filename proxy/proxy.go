@@ -36,6 +36,7 @@ import (
 	mlog "github.com/google/martian/v3/log"
 
 	"github.com/agentvault/agentvault/redact"
+	"github.com/agentvault/agentvault/vocab"
 )
 
 // Proxy is one session's proxy. Set the fields, then call Start once.
@@ -116,7 +117,7 @@ func (p *Proxy) Start(addr string) (net.Addr, error) {
 		return nil, err
 	}
 	p.policy = pol
-	p.authValue = basicAuthValue("agentvault", p.Password)
+	p.authValue = basicAuthValue(vocab.ProxyUser, p.Password)
 	p.dial = &dialer{
 		connectTo: map[string]string{},
 		explicit:  map[string]bool{},

@@ -39,7 +39,7 @@ func (r *runner) serveAndLaunch(ctx context.Context) (int, error) {
 	if err != nil {
 		return 0, err
 	}
-	proxyURL := fmt.Sprintf("http://agentvault:%s@%s", password, addr.String())
+	proxyURL := fmt.Sprintf("http://%s:%s@%s", vocab.ProxyUser, password, addr.String())
 
 	placeholders, remove, err := childCredentialEnv(r.resolved.Credentials)
 	if err != nil {

@@ -62,6 +62,10 @@ const (
 // ReflectionModes lists every reflection mode, the default first.
 var ReflectionModes = []ReflectionMode{ReflectionRedact, ReflectionOff}
 
+// ProxyUser is the user name in the session proxy's URL; the password is the
+// session's own, so the name only has to match on both sides.
+const ProxyUser = "agentvault"
+
 // HopHeaders are per-connection headers (RFC 9110 section 7.6.1, plus the
 // proxy's own authentication) that a proxy must not forward.
 var HopHeaders = []string{
