@@ -149,7 +149,9 @@ func isolationAttacks(root bool) []attack {
 			host: open, isolated: blocked},
 		{key: "proc_root", script: `grep -q host- "/proc/self/root$HOME/.aws/credentials" 2>/dev/null && v proc_root open || v proc_root blocked`,
 			host: open, isolated: blocked},
-		{key: "userns_umount", script: `unshare -Urm sh -c 'umount "$HOME/.aws"; umount -l "$HOME/.aws"; cat "$HOME/.aws/credentials"' 2>/dev/null | grep -q host- && v userns_umount open || v userns_umount blocked`,
+		// With and without a uid map in the new namespace.
+		{key: "userns_umount", script: `uncover='umount "$HOME/.aws"; umount -l "$HOME/.aws"; cat "$HOME/.aws/credentials"'
+{ unshare -Urm sh -c "$uncover"; unshare -Um sh -c "$uncover"; } 2>/dev/null | grep -q host- && v userns_umount open || v userns_umount blocked`,
 			host: open, isolated: blocked},
 		// Network around the proxy.
 		{key: "tcp_outside", script: status("tcp_outside", `--noproxy '*' "http://127.0.0.1:$TCP_PORT/ok/direct"`), host: open, isolated: blocked},
