@@ -37,7 +37,8 @@ type fakeLogin struct {
 	caPEM     string
 }
 
-func (f *fakeLogin) start(t *testing.T) {
+// start serves h (f, or a handler wrapping it) on 127.0.0.1.
+func (f *fakeLogin) start(t *testing.T, h http.Handler) {
 	t.Helper()
 	f.caPEM = filepath.Join(t.TempDir(), "login-ca.pem")
 	ca, err := newTestAuthority(f.caPEM, f.tokenHost, f.apiHost)
@@ -49,7 +50,7 @@ func (f *fakeLogin) start(t *testing.T) {
 		t.Fatal(err)
 	}
 	f.port = ln.Addr().(*net.TCPAddr).Port
-	srv := &http.Server{Handler: f, ReadHeaderTimeout: 10 * time.Second, ErrorLog: quietLog,
+	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second, ErrorLog: quietLog,
 		TLSConfig: ca.serverTLS(), TLSNextProto: map[string]func(*http.Server, *tls.Conn, http.Handler){}}
 	go srv.Serve(tls.NewListener(ln, srv.TLSConfig))
 	t.Cleanup(func() { srv.Close() })
@@ -166,7 +167,7 @@ func TestBrokeredLogins(t *testing.T) {
 			f := tc.fake
 			access, refresh := f.newAccess(), f.newRefresh()
 			f.access, f.refresh = []string{access}, refresh
-			f.start(t)
+			f.start(t, f)
 
 			home := t.TempDir()
 			dir := filepath.Join(home, tc.dir)
