@@ -86,6 +86,7 @@ type Exporter struct {
 	offered   atomic.Int64
 	delivered atomic.Int64
 	dropped   atomic.Int64
+	late      atomic.Int64
 	failed    atomic.Int64
 	attempts  atomic.Int64
 
@@ -100,7 +101,8 @@ type Result struct {
 	Endpoint  string // as Warning shows it: no userinfo, no query
 	Offered   int64  // records given to Add
 	Delivered int64  // accepted by the collector
-	Dropped   int64  // refused by a full queue (or after Shutdown began)
+	Dropped   int64  // refused by a full queue
+	Late      int64  // given to Add after Shutdown began
 	Failed    int64  // given up: retries exhausted, a non-retryable answer, rejected by the collector
 	Unsent    int64  // still queued or in flight when Shutdown's deadline passed
 	Attempts  int64  // export requests sent
@@ -279,7 +281,7 @@ func (e *Exporter) Add(r proxy.Record) {
 	}
 	e.offered.Add(1)
 	if e.closed.Load() {
-		e.dropped.Add(1)
+		e.late.Add(1)
 		return
 	}
 	select {
@@ -323,12 +325,13 @@ func (e *Exporter) Shutdown(ctx context.Context) Result {
 			Offered:   e.offered.Load(),
 			Delivered: e.delivered.Load(),
 			Dropped:   e.dropped.Load(),
+			Late:      e.late.Load(),
 			Failed:    e.failed.Load(),
 			Attempts:  e.attempts.Load(),
 			LastError: e.lastErr,
 			Flush:     time.Since(start),
 		}
-		r.Unsent = max(0, r.Offered-r.Delivered-r.Dropped-r.Failed)
+		r.Unsent = max(0, r.Offered-r.Delivered-r.Dropped-r.Late-r.Failed)
 		e.result = r
 	})
 	e.mu.Lock()
@@ -350,6 +353,9 @@ func (r Result) Warning() string {
 	var why []string
 	if r.Dropped > 0 {
 		why = append(why, fmt.Sprintf("%d dropped (queue full)", r.Dropped))
+	}
+	if r.Late > 0 {
+		why = append(why, fmt.Sprintf("%d after the exit flush began", r.Late))
 	}
 	if r.Failed > 0 {
 		why = append(why, fmt.Sprintf("%d failed", r.Failed))

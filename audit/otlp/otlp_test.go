@@ -526,3 +526,22 @@ func TestNilExporter(t *testing.T) {
 		t.Fatalf("nil exporter result %+v", res)
 	}
 }
+
+func TestAddAfterShutdown(t *testing.T) {
+	rc := newReceiver(t, nil)
+	e, err := New(Config{Endpoint: rc.URL, Session: "s"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.Add(proxy.Record{Action: proxy.ActionPass, Host: "h.example", Port: 443})
+	shutdown(e, 5*time.Second)
+	e.Add(proxy.Record{Action: proxy.ActionPass, Host: "h.example", Port: 443})
+	res := e.Shutdown(context.Background())
+	// Shutdown's Result is computed once; a later call returns it as it was.
+	if res.Delivered != 1 || res.Late != 0 {
+		t.Fatalf("second Shutdown: %+v", res)
+	}
+	if got := e.late.Load(); got != 1 {
+		t.Fatalf("late records %d, want 1", got)
+	}
+}

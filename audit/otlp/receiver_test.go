@@ -69,7 +69,7 @@ type receiver struct {
 	arrived  chan struct{}
 }
 
-func newReceiver(t *testing.T, answer func(w http.ResponseWriter, r *http.Request, n int) bool) *receiver {
+func newReceiver(t testing.TB, answer func(w http.ResponseWriter, r *http.Request, n int) bool) *receiver {
 	t.Helper()
 	rc := &receiver{answer: answer, arrived: make(chan struct{}, 1000)}
 	rc.Server = httptest.NewServer(http.HandlerFunc(rc.serve))
