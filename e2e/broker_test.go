@@ -259,3 +259,65 @@ cat "$%s/settings.json" > "$OUT/settings.seen"
 		})
 	}
 }
+
+// TestBrokeredLoginHostile: an agent that refreshes its own account's
+// login through the broker, or logs in at the token endpoint, is refused
+// before the endpoint sees anything; one that writes its own account's
+// tokens into the store it was given after a real refresh does not get
+// them into the user's store: the write-back takes the broker's tokens.
+func TestBrokeredLoginHostile(t *testing.T) {
+	needBinary(t)
+	if pythonExe == "" {
+		skipOutsideCI(t, "python3 is missing")
+	}
+	tok := func(prefix string) func() string {
+		return func() string { return randomToken(t, prefix, b64url, 95) + "AA" }
+	}
+	f := &fakeLogin{tokenHost: "platform.claude.com", tokenPath: "/v1/oauth/token", apiHost: "api.anthropic.com",
+		newAccess: tok("sk-ant-oat01-"), newRefresh: tok("sk-ant-ort01-")}
+	access, refresh := f.newAccess(), f.newRefresh()
+	f.access, f.refresh = []string{access}, refresh
+	f.start(t, f)
+	attackerAccess, attackerRefresh := f.newAccess(), f.newRefresh()
+
+	home := t.TempDir()
+	store := filepath.Join(home, ".claude", ".credentials.json")
+	os.MkdirAll(filepath.Dir(store), 0o700)
+	data, _ := json.Marshal(map[string]any{"claudeAiOauth": map[string]any{"accessToken": access, "refreshToken": refresh, "expiresAt": 1}})
+	if err := os.WriteFile(store, data, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	s := runSession(t, sessionOpts{
+		config:  "version: 1\nlogins: [claude]\n",
+		env:     map[string]string{"HOME": home},
+		flags:   []string{"--upstream-ca", f.caPEM},
+		connect: []string{connectTo(f.tokenHost, 443, f.port), connectTo(f.apiHost, 443, f.port)},
+		script: fmt.Sprintf(`'%s' '%s' 'https://%s%s' '%s' '%s' "$OUT" 2> "$OUT/client.err"
+`, pythonExe, testdataPath("py", "login_hostile.py"), f.tokenHost, f.tokenPath, attackerRefresh, attackerAccess),
+	})
+	if s.code != 0 {
+		t.Fatalf("exit %d\nstderr:\n%s\nclient:\n%s", s.code, s.stderr, s.file("client.err"))
+	}
+	for step, want := range map[string]string{"foreign": "403", "login": "403", "own": "200"} {
+		if st := s.file(step + ".status"); st != want {
+			t.Errorf("%s: status %q, want %s (%s)", step, st, want, s.file(step+".body"))
+		}
+	}
+	f.mu.Lock()
+	refreshed, issued, newAccess, newRefresh := slices.Clone(f.refreshed), slices.Clone(f.issued), f.access[len(f.access)-1], f.refresh
+	f.mu.Unlock()
+	if len(refreshed) != 1 || refreshed[0] != refresh {
+		t.Fatalf("the token endpoint got %d requests, want only the user's own refresh", len(refreshed))
+	}
+	if recs := auditFind(s.audit, map[string]any{"host": f.tokenHost, "status": 403}); len(recs) != 2 {
+		t.Errorf("audit has %d refusals at the token endpoint, want 2:\n%s", len(recs), s.auditRaw)
+	}
+	s.assertNoSecret(t, append([]string{access, refresh}, issued...)...)
+	var after map[string]map[string]any
+	if err := json.Unmarshal([]byte(readFileOr(store, "")), &after); err != nil {
+		t.Fatal(err)
+	}
+	if got := after["claudeAiOauth"]; got["accessToken"] != newAccess || got["refreshToken"] != newRefresh {
+		t.Fatal("the user's store does not hold the tokens the broker got")
+	}
+}
