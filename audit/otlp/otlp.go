@@ -98,16 +98,16 @@ type Exporter struct {
 
 // Result says what became of the records given to Add.
 type Result struct {
-	Endpoint  string // as Warning shows it: no userinfo, no query
-	Offered   int64  // records given to Add
-	Delivered int64  // accepted by the collector
-	Dropped   int64  // refused by a full queue
-	Late      int64  // given to Add after Shutdown began
-	Failed    int64  // given up: retries exhausted, a non-retryable answer, rejected by the collector
-	Unsent    int64  // still queued or in flight when Shutdown's deadline passed
-	Attempts  int64  // export requests sent
-	LastError string // why the latest failed attempt failed; never holds a header value
-	Flush     time.Duration
+	Endpoint  string        // as Warning shows it: no userinfo, no query
+	Offered   int64         // records given to Add
+	Delivered int64         // accepted by the collector
+	Dropped   int64         // refused by a full queue
+	Late      int64         // given to Add after Shutdown began
+	Failed    int64         // given up: retries exhausted, a non-retryable answer, rejected by the collector
+	Unsent    int64         // still queued or in flight when Shutdown's deadline passed
+	Attempts  int64         // export requests sent
+	LastError string        // why the latest failed attempt failed; never holds a header value
+	Flush     time.Duration // how long Shutdown took
 }
 
 // New checks cfg and starts the exporter's goroutine. Call Shutdown to stop it.
