@@ -151,3 +151,130 @@ timeout 60 %s -p 'Say hi.' --tools '' --output-format json < /dev/null > "$OUT/c
 		t.Error("the user's store kept the expired expiresAt")
 	}
 }
+
+// TestBrokeredLoginCodex: the real codex, logged in with ChatGPT, whose
+// access token has expired, runs `codex exec` under logins: [codex] and
+// --strict. It refreshes at start through the broker (the endpoint on
+// fakeLogin), then talks to the ChatGPT backend (agentFake) with the new
+// token and prints the answer. Only real tokens reach the two; no real
+// token is in codex's environment, output or any file under HOME but the
+// user's own store, which holds the refreshed tokens afterwards.
+func TestBrokeredLoginCodex(t *testing.T) {
+	dir := agentCLIDir(t)
+	claims := map[string]any{"email": "user@example.test",
+		"https://api.openai.com/auth": map[string]any{"chatgpt_plan_type": "pro", "chatgpt_account_id": "acc-1", "chatgpt_user_id": "user-1"}}
+	jwtWith := func(exp time.Time) string {
+		c := map[string]any{"exp": exp.Unix(), "iat": time.Now().Unix()}
+		for k, v := range claims {
+			c[k] = v
+		}
+		return loginJWT(t, c)
+	}
+	login := &fakeLogin{tokenHost: "auth.openai.com", tokenPath: "/oauth/token", apiHost: "auth.openai.com",
+		newAccess:  func() string { return jwtWith(time.Now().Add(time.Hour)) },
+		newRefresh: func() string { return randomToken(t, "rt_", b64url, 60) },
+		idToken:    func() string { return jwtWith(time.Now().Add(time.Hour)) }}
+	access, refresh, id := jwtWith(time.Now().Add(-time.Hour)), login.newRefresh(), jwtWith(time.Now().Add(-time.Hour))
+	login.access, login.refresh = []string{access}, refresh
+	login.start(t, login)
+	api := newAgentFake(t, "BROKERED")
+
+	home := t.TempDir()
+	store := filepath.Join(home, ".codex", "auth.json")
+	os.MkdirAll(filepath.Dir(store), 0o700)
+	auth, _ := json.MarshalIndent(map[string]any{"auth_mode": "chatgpt", "OPENAI_API_KEY": nil,
+		"tokens":       map[string]any{"id_token": id, "access_token": access, "refresh_token": refresh, "account_id": "acc-1"},
+		"last_refresh": time.Now().Add(-time.Hour).UTC().Format(time.RFC3339)}, "", "  ")
+	if err := os.WriteFile(store, auth, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	// A provider of its own for the ChatGPT backend: the built-in one first
+	// asks the backend where the workspace lives (workspace routing
+	// discovery), which the fake does not implement.
+	os.WriteFile(filepath.Join(home, ".codex", "config.toml"), []byte(`check_for_update_on_startup = false
+cli_auth_credentials_store = "file"
+model_provider = "chatgpt-sse"
+
+[model_providers.chatgpt-sse]
+name = "ChatGPT backend over SSE"
+base_url = "https://chatgpt.com/backend-api/codex"
+wire_api = "responses"
+requires_openai_auth = true
+supports_websockets = false
+
+[analytics]
+enabled = false
+
+[feedback]
+enabled = false
+
+[features]
+in_app_updates = false
+plugins = false
+remote_plugin = false
+apps = false
+`), 0o600)
+	bin := filepath.Join(dir, "node_modules", ".bin", "codex")
+	s := runSession(t, sessionOpts{
+		config:  "version: 1\nlogins: [codex]\n",
+		env:     map[string]string{"HOME": home},
+		flags:   []string{"--upstream-ca", login.caPEM, "--upstream-ca", api.CAPath, "--strict"},
+		connect: []string{connectTo(login.tokenHost, 443, login.port), connectTo("chatgpt.com", 443, api.Port)},
+		script: fmt.Sprintf(`cd "$HOME"
+timeout 60 %s exec --skip-git-repo-check --json --color never --ephemeral 'Say hi.' < /dev/null > "$OUT/cli.out" 2> "$OUT/cli.err"
+`, shellQuote(bin)),
+	})
+	login.mu.Lock()
+	issued, refreshed, all := append([]string(nil), login.issued...), append([]string(nil), login.refreshed...), append([]string(nil), login.access...)
+	login.mu.Unlock()
+	var reqs []string
+	var auths []string
+	for _, r := range api.requests() {
+		reqs = append(reqs, r.String())
+		if r.Known {
+			auths = append(auths, r.Header.Get("Authorization"))
+		}
+	}
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("exit %d\nstderr:\n%s\nCLI out:\n%s\nCLI err:\n%s\nAPI requests:\n%s\naudit:\n%s",
+				s.code, clip(s.stderr), clip(s.file("cli.out")), clip(s.file("cli.err")), strings.Join(reqs, "\n"), clip(s.auditRaw))
+		}
+	})
+	if !strings.Contains(s.file("cli.out"), "AGENTVAULT-FAKE-ANSWER-BROKERED") {
+		t.Fatal("codex did not print the fake's answer")
+	}
+	if len(refreshed) != 1 || refreshed[0] != refresh || len(all) != 2 {
+		t.Fatalf("the token endpoint got %d refreshes, not one with the real refresh token", len(refreshed))
+	}
+	if len(auths) == 0 {
+		t.Fatal("the ChatGPT backend got no model request")
+	}
+	for _, a := range auths {
+		if a != "Bearer "+all[1] {
+			t.Fatal("the ChatGPT backend got something other than the refreshed real token")
+		}
+	}
+	secrets := append([]string{access, refresh, id}, issued...)
+	s.assertNoSecret(t, secrets...)
+	filepath.WalkDir(home, func(p string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() || p == store {
+			return nil
+		}
+		data, _ := os.ReadFile(p)
+		for _, sec := range secrets {
+			if strings.Contains(string(data), sec) {
+				t.Errorf("%s holds a real token", strings.TrimPrefix(p, home))
+			}
+		}
+		return nil
+	})
+	var after map[string]any
+	if err := json.Unmarshal([]byte(readFileOr(store, "")), &after); err != nil {
+		t.Fatal(err)
+	}
+	tokens, _ := after["tokens"].(map[string]any)
+	if tokens["access_token"] != all[1] || tokens["refresh_token"] != login.refresh || tokens["id_token"] != issued[2] {
+		t.Fatal("the user's store does not hold the refreshed real tokens")
+	}
+}
