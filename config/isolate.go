@@ -49,10 +49,13 @@ func (p *parser) isolate(n *yaml.Node) error {
 				return err
 			}
 			for i, s := range list {
+				if kv.key.Value == "show" && isolate.IsDefault(s) {
+					continue // some defaults are written "$NAME/..."
+				}
 				if err := isolate.ValidPath(s); err != nil {
 					return nodeError(p.file, nodes[i], "%s: %v", what, err)
 				}
-				if kv.key.Value == "show" && !isolate.IsDefault(s) {
+				if kv.key.Value == "show" {
 					return nodeError(p.file, nodes[i], "%s: %q is not hidden by default (defaults: %s)", what, s, joinComma(isolate.DefaultHidden))
 				}
 			}

