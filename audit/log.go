@@ -57,7 +57,7 @@ func NewEntry(session string, seq int64, r proxy.Record) Entry {
 		Time:       t.UTC(),
 		Session:    session,
 		Seq:        seq,
-		Action:     r.Action,
+		Action:     string(r.Action),
 		Method:     r.Method,
 		Scheme:     r.Scheme,
 		Host:       r.Host,
@@ -80,7 +80,7 @@ func NewEntry(session string, seq int64, r proxy.Record) Entry {
 func (e Entry) Record() proxy.Record {
 	return proxy.Record{
 		Time:       e.Time,
-		Action:     e.Action,
+		Action:     proxy.Action(e.Action),
 		Method:     e.Method,
 		Scheme:     e.Scheme,
 		Host:       e.Host,

@@ -178,7 +178,7 @@ func (c *Collector) Add(r proxy.Record) {
 	}
 	h.row.ReqBytes += r.ReqBytes
 	h.row.RespBytes += r.RespBytes
-	h.row.Actions[r.Action]++
+	h.row.Actions[string(r.Action)]++
 
 	switch r.Action {
 	case proxy.ActionDeny:

@@ -13,7 +13,7 @@ import (
 var t0 = time.Date(2026, 11, 28, 14, 3, 7, 0, time.UTC)
 
 func rec(action, host string, port, status int, mod ...func(*proxy.Record)) proxy.Record {
-	r := proxy.Record{Time: t0, Action: action, Method: "GET", Scheme: "https", Host: host, Port: port, Path: "/", Status: status}
+	r := proxy.Record{Time: t0, Action: proxy.Action(action), Method: "GET", Scheme: "https", Host: host, Port: port, Path: "/", Status: status}
 	for _, m := range mod {
 		m(&r)
 	}

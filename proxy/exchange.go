@@ -265,7 +265,7 @@ func requestMentions(req *http.Request, s string) bool {
 }
 
 // refusal builds the response for a request the proxy will not send.
-func (p *Proxy) refusal(req *http.Request, ex *exchange, status int, action, why string) *http.Response {
+func (p *Proxy) refusal(req *http.Request, ex *exchange, status int, action Action, why string) *http.Response {
 	ex.refused = true
 	ex.rec.Action, ex.rec.Status = action, status
 	if action == ActionError {

@@ -209,7 +209,7 @@ func TestLeakGuardThroughProxy(t *testing.T) {
 		guard Guard
 		req   func() *http.Request
 		want  int
-		act   string
+		act   Action
 	}{
 		{"header to other credential's host", Guard{}, func() *http.Request {
 			r, _ := http.NewRequest("GET", "https://b.example.test/", nil)

@@ -29,7 +29,7 @@ func TestInjectionThroughMITM(t *testing.T) {
 		send    func(r *http.Request)
 		path    string
 		check   func(t *testing.T, r *http.Request)
-		action  string
+		action  Action
 		methods []string
 		paths   []string
 	}{
@@ -211,7 +211,7 @@ func TestDenyAndPlainHTTP(t *testing.T) {
 		t.Fatalf("allowed plain http: %d hits=%d", res.StatusCode, plainHits)
 	}
 	recs := h.waitRecords(t, 3)
-	want := []string{ActionDeny, ActionDeny, ActionPass}
+	want := []Action{ActionDeny, ActionDeny, ActionPass}
 	for i, r := range recs[:3] {
 		if r.Action != want[i] {
 			t.Errorf("record %d = %+v, want %s", i, r, want[i])

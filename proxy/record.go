@@ -2,15 +2,19 @@ package proxy
 
 import "time"
 
-// Actions a Record can carry. They are the audit log's vocabulary (docs/audit.md).
+// Action is what the proxy did with a request: the audit log's vocabulary
+// (docs/audit.md).
+type Action string
+
+// The actions a Record can carry.
 const (
-	ActionInject      = "inject"       // a secret was injected
-	ActionPass        = "pass"         // inspected, nothing injected
-	ActionTunnel      = "tunnel"       // a plain CONNECT tunnel, recorded once at its end
-	ActionDeny        = "deny"         // refused by the egress policy or a credential rule
-	ActionAuthFailed  = "auth_failed"  // the session password was missing or wrong
-	ActionLeakBlocked = "leak_blocked" // a real secret was headed to a host not bound to it
-	ActionError       = "error"        // the proxy could not complete the request
+	ActionInject      Action = "inject"       // a secret was injected
+	ActionPass        Action = "pass"         // inspected, nothing injected
+	ActionTunnel      Action = "tunnel"       // a plain CONNECT tunnel, recorded once at its end
+	ActionDeny        Action = "deny"         // refused by the egress policy or a credential rule
+	ActionAuthFailed  Action = "auth_failed"  // the session password was missing or wrong
+	ActionLeakBlocked Action = "leak_blocked" // a real secret was headed to a host not bound to it
+	ActionError       Action = "error"        // the proxy could not complete the request
 )
 
 // Record describes one proxied request or refused connection. It never holds a
@@ -18,7 +22,7 @@ const (
 // alone, and Warning/Error are written by the proxy with that rule in mind.
 type Record struct {
 	Time       time.Time     // when the request arrived
-	Action     string        // one of the Action constants
+	Action     Action        // one of the Action constants
 	Method     string        // "CONNECT" for tunnels and refused CONNECTs
 	Scheme     string        // "https" or "http"
 	Host       string        // the CONNECT target (or absolute-form URL) host, lower case

@@ -62,7 +62,7 @@ func TestTransparent(t *testing.T) {
 		url      string
 		header   string // Authorization the agent sends
 		status   int    // 0: the request fails (connection refused by the proxy)
-		action   string
+		action   Action
 		host     string
 		upAuth   string // Authorization the TLS upstream must see; "-": not reached
 		plainHit bool   // the plain upstream is reached

@@ -54,7 +54,7 @@ func bound(r proxy.Record) proxy.Record {
 	r.Method = cut(r.Method)
 	r.Scheme = cut(r.Scheme)
 	r.Credential = cut(r.Credential)
-	r.Action = cut(r.Action)
+	r.Action = proxy.Action(cut(string(r.Action)))
 	r.Warning = cut(r.Warning)
 	r.Error = cut(r.Error)
 	return r
@@ -118,7 +118,7 @@ func logRecord(session string, r proxy.Record, observed time.Time) *logspb.LogRe
 	}
 	attrs := []*commonpb.KeyValue{
 		str(attrSession, session),
-		str(attrAction, r.Action),
+		str(attrAction, string(r.Action)),
 		str(attrHost, r.Host),
 		num(attrPort, int64(r.Port)),
 	}
@@ -190,7 +190,7 @@ func severity(r proxy.Record) (logspb.SeverityNumber, string) {
 // body, built from the same redacted fields as the attributes.
 func body(r proxy.Record) string {
 	var b strings.Builder
-	b.WriteString(r.Action)
+	b.WriteString(string(r.Action))
 	if r.Method != "" {
 		b.WriteString(" " + r.Method)
 	}
