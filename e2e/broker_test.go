@@ -133,28 +133,36 @@ func TestBrokeredLogins(t *testing.T) {
 		return loginJWT(t, map[string]any{"email": "user@example.test",
 			"https://api.openai.com/auth": map[string]any{"chatgpt_plan_type": "pro", "chatgpt_account_id": "acc-1"}})
 	}
+	claudeFake := func() *fakeLogin {
+		return &fakeLogin{tokenHost: "platform.claude.com", tokenPath: "/v1/oauth/token", apiHost: "api.anthropic.com",
+			newAccess: claudeTok("sk-ant-oat01-"), newRefresh: claudeTok("sk-ant-ort01-")}
+	}
+	claudeStore := func(a, r string) map[string]any {
+		return map[string]any{"claudeAiOauth": map[string]any{"accessToken": a, "refreshToken": r,
+			"expiresAt": 1767225600000, "scopes": []string{"user:inference"}, "subscriptionType": "max"},
+			"userField": "kept"}
+	}
+	claudePaths := [2][]string{{"claudeAiOauth", "accessToken"}, {"claudeAiOauth", "refreshToken"}}
 	cases := []struct {
-		agent, dir, file string
-		fake             *fakeLogin
-		store            func(access, refresh string) map[string]any
-		paths            [2][]string // access, refresh in the store
-		dirVar           string
+		name, agent, dir, file string
+		// isolate: under --isolate the child also reads the real store's
+		// path, which must show it nothing
+		isolate bool
+		fake    func() *fakeLogin
+		store   func(access, refresh string) map[string]any
+		paths   [2][]string // access, refresh in the store
+		dirVar  string
 	}{
+		{name: "claude", agent: "claude", dir: ".claude", file: ".credentials.json", dirVar: "CLAUDE_CONFIG_DIR",
+			fake: claudeFake, store: claudeStore, paths: claudePaths},
+		{name: "claude under --isolate", agent: "claude", dir: ".claude", file: ".credentials.json", dirVar: "CLAUDE_CONFIG_DIR",
+			isolate: true, fake: claudeFake, store: claudeStore, paths: claudePaths},
 		{
-			agent: "claude", dir: ".claude", file: ".credentials.json", dirVar: "CLAUDE_CONFIG_DIR",
-			fake: &fakeLogin{tokenHost: "platform.claude.com", tokenPath: "/v1/oauth/token", apiHost: "api.anthropic.com",
-				newAccess: claudeTok("sk-ant-oat01-"), newRefresh: claudeTok("sk-ant-ort01-")},
-			store: func(a, r string) map[string]any {
-				return map[string]any{"claudeAiOauth": map[string]any{"accessToken": a, "refreshToken": r,
-					"expiresAt": 1767225600000, "scopes": []string{"user:inference"}, "subscriptionType": "max"},
-					"userField": "kept"}
+			name: "codex", agent: "codex", dir: ".codex", file: "auth.json", dirVar: "CODEX_HOME",
+			fake: func() *fakeLogin {
+				return &fakeLogin{tokenHost: "auth.openai.com", tokenPath: "/oauth/token", apiHost: "chatgpt.com",
+					newAccess: codexAccess, newRefresh: func() string { return randomToken(t, "rt_", b64url, 60) }, idToken: codexID}
 			},
-			paths: [2][]string{{"claudeAiOauth", "accessToken"}, {"claudeAiOauth", "refreshToken"}},
-		},
-		{
-			agent: "codex", dir: ".codex", file: "auth.json", dirVar: "CODEX_HOME",
-			fake: &fakeLogin{tokenHost: "auth.openai.com", tokenPath: "/oauth/token", apiHost: "chatgpt.com",
-				newAccess: codexAccess, newRefresh: func() string { return randomToken(t, "rt_", b64url, 60) }, idToken: codexID},
 			store: func(a, r string) map[string]any {
 				return map[string]any{"OPENAI_API_KEY": nil, "tokens": map[string]any{"access_token": a, "refresh_token": r,
 					"id_token": codexID(), "account_id": "acc-1"}, "last_refresh": "2026-11-30T10:00:00Z", "userField": "kept"}
@@ -163,8 +171,8 @@ func TestBrokeredLogins(t *testing.T) {
 		},
 	}
 	for _, tc := range cases {
-		t.Run(tc.agent, func(t *testing.T) {
-			f := tc.fake
+		t.Run(tc.name, func(t *testing.T) {
+			f := tc.fake()
 			access, refresh := f.newAccess(), f.newRefresh()
 			f.access, f.refresh = []string{access}, refresh
 			f.start(t, f)
@@ -186,14 +194,22 @@ func TestBrokeredLogins(t *testing.T) {
 				secrets = append(secrets, initial["tokens"].(map[string]any)["id_token"].(string))
 			}
 
+			flags := []string{"--upstream-ca", f.caPEM}
+			script := fmt.Sprintf(`'%s' '%s' %s 'https://%s%s' 'https://%s/v1/ping' "$OUT" 2> "$OUT/client.err"
+cat "$%s/settings.json" > "$OUT/settings.seen"
+`, pythonExe, testdataPath("py", "login_client.py"), tc.agent, f.tokenHost, f.tokenPath, f.apiHost, tc.dirVar)
+			if tc.isolate {
+				flags = append(flags, "--isolate")
+				// Read where the real store is: assertNoSecret below
+				// checks what came out.
+				script += fmt.Sprintf("cat '%s' > \"$OUT/real-store\" 2>&1\n", store)
+			}
 			s := runSession(t, sessionOpts{
 				config:  "version: 1\nlogins: [" + tc.agent + "]\n",
 				env:     map[string]string{"HOME": home},
-				flags:   []string{"--upstream-ca", f.caPEM},
+				flags:   flags,
 				connect: []string{connectTo(f.tokenHost, 443, f.port), connectTo(f.apiHost, 443, f.port)},
-				script: fmt.Sprintf(`'%s' '%s' %s 'https://%s%s' 'https://%s/v1/ping' "$OUT" 2> "$OUT/client.err"
-cat "$%s/settings.json" > "$OUT/settings.seen"
-`, pythonExe, testdataPath("py", "login_client.py"), tc.agent, f.tokenHost, f.tokenPath, f.apiHost, tc.dirVar),
+				script:  script,
 			})
 			if s.code != 0 {
 				t.Fatalf("exit %d\nstderr:\n%s\nclient:\n%s", s.code, s.stderr, s.file("client.err"))

@@ -51,7 +51,7 @@ func (r *runner) openLogins() error {
 // userDir is the CLI's directory as the user's environment sets it.
 func (r *runner) userDir(f *broker.Format) string {
 	if v, ok := r.opts.LookupEnv(f.DirEnv); ok && v != "" {
-		return v
+		return r.abs(v)
 	}
 	return filepath.Join(r.opts.Home, f.HomeDir)
 }
@@ -61,10 +61,31 @@ func (r *runner) userDir(f *broker.Format) string {
 func (r *runner) userStore(f *broker.Format) string {
 	if f == broker.Claude {
 		if v, ok := r.opts.LookupEnv("CLAUDE_SECURESTORAGE_CONFIG_DIR"); ok && v != "" {
-			return filepath.Join(v, f.StoreFile)
+			return filepath.Join(r.abs(v), f.StoreFile)
 		}
 	}
 	return filepath.Join(r.userDir(f), f.StoreFile)
+}
+
+// abs resolves a directory a variable names against the working
+// directory, as the CLI started there would.
+func (r *runner) abs(p string) string {
+	if filepath.IsAbs(p) {
+		return filepath.Clean(p)
+	}
+	return filepath.Join(r.opts.Cwd, p)
+}
+
+// loginStores are the users' real token stores of the logins, hidden under
+// --isolate so the agent sees only the session's copies.
+func (r *runner) loginStores() []string {
+	var out []string
+	for _, name := range r.cfg.Logins {
+		if f, ok := broker.Lookup(name); ok {
+			out = append(out, r.userStore(f))
+		}
+	}
+	return out
 }
 
 // writeLogins makes, in the session directory, a copy of each CLI's

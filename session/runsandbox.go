@@ -10,7 +10,9 @@ import (
 // startSandbox sets up the isolation sandbox before any secret is resolved,
 // so a refusal (FailConfig) costs nothing and leases nothing.
 func (r *runner) startSandbox() error {
-	hide, err := isolate.HidePaths(r.opts.Home, r.opts.LookupEnv, r.cfg.Isolate.Hide, r.cfg.Isolate.Show)
+	// The real token stores of brokered logins too (logins.go).
+	extra := append(append([]string(nil), r.cfg.Isolate.Hide...), r.loginStores()...)
+	hide, err := isolate.HidePaths(r.opts.Home, r.opts.LookupEnv, extra, r.cfg.Isolate.Show)
 	if err != nil {
 		return runErr(FailConfig, "isolate: %w", err)
 	}
