@@ -40,8 +40,10 @@ type Options struct {
 	// which is ignored. IP addresses are refused (they are not credential
 	// hosts, and every IP range is excluded).
 	Hosts []string
-	// Unconstrained omits name constraints entirely (egress.inspect: all
-	// under default: allow, where any host may be MITM'd).
+	// Unconstrained permits every DNS name (egress.inspect: all under
+	// default: allow, where any host may be MITM'd). Every IP range stays
+	// excluded: the proxy never intercepts an IP target, so the CA has no
+	// reason to vouch for one.
 	Unconstrained bool
 	// Lifetime of the CA; 0 means MaxLifetime, longer values are capped.
 	Lifetime time.Duration
@@ -99,13 +101,13 @@ func New(o Options) (*Authority, error) {
 		MaxPathLenZero:        true,
 		KeyUsage:              x509.KeyUsageCertSign | x509.KeyUsageCRLSign | x509.KeyUsageDigitalSignature,
 	}
+	tmpl.ExcludedIPRanges = []*net.IPNet{
+		{IP: net.IPv4zero.To4(), Mask: net.CIDRMask(0, 32)},
+		{IP: net.IPv6zero, Mask: net.CIDRMask(0, 128)},
+	}
 	if !o.Unconstrained {
 		tmpl.PermittedDNSDomainsCritical = true
 		tmpl.PermittedDNSDomains = permitted
-		tmpl.ExcludedIPRanges = []*net.IPNet{
-			{IP: net.IPv4zero.To4(), Mask: net.CIDRMask(0, 32)},
-			{IP: net.IPv6zero, Mask: net.CIDRMask(0, 128)},
-		}
 	}
 	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, key.Public(), key)
 	if err != nil {

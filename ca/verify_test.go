@@ -85,13 +85,16 @@ func TestNameConstraintsGo(t *testing.T) {
 	t.Run("empty", func(t *testing.T) { run(t, mustNew(t, Options{}), emptyCases) })
 	t.Run("unconstrained", func(t *testing.T) {
 		a := mustNew(t, Options{Unconstrained: true})
-		for _, h := range []string{"evil.com", "127.0.0.1", "::1"} {
-			l, err := a.Leaf(h, time.Hour)
+		for _, c := range []struct {
+			host string
+			ok   bool
+		}{{"evil.com", true}, {"deep.sub.example.org", true}, {"127.0.0.1", false}, {"::1", false}} {
+			l, err := a.Leaf(c.host, time.Hour)
 			if err != nil {
 				t.Fatal(err)
 			}
-			if err := goVerify(a, l.Leaf, h); err != nil {
-				t.Errorf("%s: %v", h, err)
+			if err := goVerify(a, l.Leaf, c.host); (err == nil) != c.ok {
+				t.Errorf("%s: verify error %v, want accepted %v", c.host, err, c.ok)
 			}
 		}
 	})

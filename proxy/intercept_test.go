@@ -47,10 +47,9 @@ func TestInterceptionAgreesWithCA(t *testing.T) {
 			{"api.example.test", 443, true, true, true},
 			{"anything.example.test", 443, true, true, true},
 			{"denied.example.test", 443, false, false, true},
-			// Unconstrained means no name constraints extension at all (see
-			// package ca), so it vouches for addresses too; the proxy still
-			// only tunnels them.
-			{"10.0.0.1", 443, true, false, true},
+			// Unconstrained still excludes every address (see package ca),
+			// and the proxy only tunnels them.
+			{"10.0.0.1", 443, true, false, false},
 		}},
 	}
 	for _, tt := range tests {
