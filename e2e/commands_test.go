@@ -73,6 +73,44 @@ func TestCheck(t *testing.T) {
 	}
 }
 
+// TestCheckOTLPHeaders: check reports a collector header whose variable is
+// unset as run would (exit 78), naming the variable, never a value.
+func TestCheckOTLPHeaders(t *testing.T) {
+	needBinary(t)
+	secret := newSecret(t, "api")
+	token := newSecret(t, "collector")
+	path := writeFile(t, t.TempDir(), "agentvault.yaml", `version: 1
+credentials:
+  - name: api
+    secret: env:TEST_API_TOKEN
+    hosts: [api.example.test]
+audit:
+  otlp:
+    endpoint: https://collector.example.test:4318
+    headers:
+      Authorization: Bearer ${TEST_COLLECTOR_TOKEN}
+`)
+	for _, c := range []struct {
+		name string
+		env  map[string]string
+		want int
+		line string
+	}{
+		{"variable set", map[string]string{"TEST_API_TOKEN": secret, "TEST_COLLECTOR_TOKEN": token}, 0, "audit export (audit.otlp): ok"},
+		{"variable unset", map[string]string{"TEST_API_TOKEN": secret}, 78, "TEST_COLLECTOR_TOKEN"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			stdout, stderr, code := run(t, c.env, "check", "-c", path)
+			if code != c.want || !strings.Contains(stdout+stderr, c.line) {
+				t.Errorf("exit %d (want %d), output lacks %q:\n%s%s", code, c.want, c.line, stdout, stderr)
+			}
+			if strings.Contains(stdout+stderr, token) || strings.Contains(stdout+stderr, secret) {
+				t.Error("check printed a secret value")
+			}
+		})
+	}
+}
+
 // hasRow: some line names the credential (as a word) and contains want.
 func hasRow(text, name, want string) bool {
 	for _, line := range strings.Split(text, "\n") {

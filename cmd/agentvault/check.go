@@ -55,6 +55,16 @@ func checkCommand() *cli.Command {
 				fmt.Fprintln(c.App.Writer, "no credentials configured")
 			}
 			fmt.Fprintf(c.App.Writer, "isolation (--isolate): %s\n", isolationStatus())
+			if o := cfg.Audit.OTLP; o != nil {
+				// run refuses to start without the header variables; say
+				// so here first. Neither the endpoint (an ingest key may sit
+				// in its query) nor a header value is printed.
+				if _, _, err := o.HeaderValues(os.LookupEnv); err != nil {
+					fmt.Fprintf(c.App.Writer, "audit export (audit.otlp): error: %s\n", oneLine(err.Error()))
+					return fail(exitConfig, "agentvault: audit.otlp cannot be used: %v", err)
+				}
+				fmt.Fprintln(c.App.Writer, "audit export (audit.otlp): ok (headers complete; the collector is not contacted)")
+			}
 			if failed > 0 {
 				return fail(exitUnavailable, "agentvault: %d of %d credentials could not be resolved", failed, len(results))
 			}
