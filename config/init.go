@@ -82,6 +82,10 @@ guard:
 # Audit log: one JSON line per proxied request (never a secret or a body).
 # audit:
 #   log: ./agentvault-audit.jsonl
+#   otlp:                   # also ship every record to an OpenTelemetry collector (OTLP/HTTP)
+#     endpoint: https://otel-collector.example.com:4318
+#     headers:
+#       Authorization: Bearer ${OTEL_COLLECTOR_TOKEN}   # read from agentvault's environment
 `
 
 // Starter returns a commented agentvault.yaml with one credential per named
