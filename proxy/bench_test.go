@@ -55,3 +55,28 @@ func BenchmarkProxyTunnelGET(b *testing.B) {
 	h := startProxy(b, up, nil, Egress{}, map[string]string{"api.example.test:443": addr})
 	runGets(b, h.client(testPassword, up.Pool), "https://api.example.test/")
 }
+
+// BenchmarkRedactorStream is the reflection guard on a streamed download:
+// 16 KiB reads (one TLS record each) of text that holds no secret.
+func BenchmarkRedactorStream(b *testing.B) {
+	pol, err := compilePolicy([]*Credential{{Name: "api", Hosts: []string{"api.example.test"}, Secret: staticSecret(secret)}}, Egress{}, nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	m := newMatcher(pol.creds, reflectForms)
+	chunk := []byte(strings.Repeat("some text of a response, nothing secret in it\n", 16<<10/47))
+	const total = 8 << 20
+	b.SetBytes(total)
+	b.ReportAllocs()
+	for i := 0; i < b.N; i++ {
+		src := io.NopCloser(io.LimitReader(&repeatReader{chunk: chunk}, total))
+		if _, err := io.Copy(io.Discard, newRedactor(src, m, func() {})); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// repeatReader returns chunk on every read.
+type repeatReader struct{ chunk []byte }
+
+func (r *repeatReader) Read(p []byte) (int, error) { return copy(p, r.chunk), nil }
