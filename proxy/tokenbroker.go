@@ -79,10 +79,18 @@ func (p *Proxy) brokerRequest(req *http.Request, t *target, ex *exchange) *http.
 			}
 			continue
 		}
+		phs, reals := tb.Access()
 		if !tb.hosts.matchTLS(t.host, t.port) {
+			// Harmless by itself, but a sign of a confused or hostile
+			// agent, as for configured credentials (warnPlaceholders).
+			for _, ph := range phs {
+				if requestMentions(req, ph) {
+					ex.addWarning(fmt.Sprintf("placeholder for %q sent to %s", tb.Name, t.host))
+					break
+				}
+			}
 			continue
 		}
-		phs, reals := tb.Access()
 		subs := make([]substitution, len(phs))
 		for i := range phs {
 			subs[i] = substitution{placeholder: phs[i], secret: reals[i]}

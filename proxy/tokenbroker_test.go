@@ -117,10 +117,14 @@ func TestTokenBroker(t *testing.T) {
 			}
 		})
 	}
-	// Every exchange with the login is recorded under its name.
+	// Every exchange with the login is recorded under its name; an access
+	// placeholder sent elsewhere is warned of.
 	for _, r := range h.waitRecords(t, len(cases)) {
 		if r.Host == "api.example.test" && r.Credential != "x-login" {
 			t.Errorf("record %+v does not name the login", r)
+		}
+		if r.Path == "/userinfo" && !strings.Contains(r.Warning, `placeholder for "x-login" sent to auth.example.test`) {
+			t.Errorf("record %+v does not warn of the placeholder", r)
 		}
 	}
 }
