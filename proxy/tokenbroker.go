@@ -37,7 +37,10 @@ type TokenBroker struct {
 	hosts    patterns
 	endpoint target
 	path     string
-	pending  sync.Map // *exchange -> the answer's rewriter
+	// pending maps an exchange whose request was rewritten to its
+	// answer's rewriter. An exchange whose upstream round trip fails
+	// leaves its entry behind: a few bytes per failed refresh.
+	pending sync.Map
 }
 
 // maxTokenBody bounds a token request or answer; real ones are a few
