@@ -18,20 +18,20 @@ func auditCommand() *cli.Command {
 		},
 		Action: func(c *cli.Context) error {
 			if c.NArg() != 1 {
-				return fail(exitUsage, "agentvault: audit needs exactly one FILE")
+				return fail(exitUsage, "audit needs exactly one FILE")
 			}
 			format, err := audit.ParseAuditFormat(c.String("format"))
 			if err != nil {
-				return fail(exitUsage, "agentvault: --format: %v", err)
+				return fail(exitUsage, "--format: %v", err)
 			}
 			f, err := os.Open(c.Args().First())
 			if err != nil {
-				return fail(exitNoInput, "agentvault: audit: %v", err)
+				return fail(exitNoInput, "audit: %v", err)
 			}
 			defer f.Close()
 			entries, err := audit.ReadLog(f)
 			if err != nil {
-				return fail(exitDataErr, "agentvault: audit: %v", err)
+				return fail(exitDataErr, "audit: %v", err)
 			}
 			return audit.RenderAudit(c.App.Writer, entries, format, nil)
 		},

@@ -61,12 +61,12 @@ func checkCommand() *cli.Command {
 				// in its query) nor a header value is printed.
 				if _, _, err := o.HeaderValues(os.LookupEnv); err != nil {
 					fmt.Fprintf(c.App.Writer, "audit export (audit.otlp): error: %s\n", oneLine(err.Error()))
-					return fail(exitConfig, "agentvault: audit.otlp cannot be used: %v", err)
+					return fail(exitConfig, "audit.otlp cannot be used: %v", err)
 				}
 				fmt.Fprintln(c.App.Writer, "audit export (audit.otlp): ok (headers complete; the collector is not contacted)")
 			}
 			if failed > 0 {
-				return fail(exitUnavailable, "agentvault: %d of %d credentials could not be resolved", failed, len(results))
+				return fail(exitUnavailable, "%d of %d credentials could not be resolved", failed, len(results))
 			}
 			return nil
 		},

@@ -24,7 +24,7 @@ func initCommand() *cli.Command {
 		Action: func(c *cli.Context) error {
 			data, err := config.Starter(c.StringSlice("preset"))
 			if err != nil {
-				return fail(exitUsage, "agentvault: init: %v", err)
+				return fail(exitUsage, "init: %v", err)
 			}
 			path := c.String("output")
 			// --force overwrites a file, never what a symlink planted at
@@ -35,26 +35,26 @@ func initCommand() *cli.Command {
 			}
 			f, err := os.OpenFile(path, flags, 0o644)
 			if errors.Is(err, fs.ErrExist) {
-				return fail(1, "agentvault: init: %s already exists (use --force to overwrite)", path)
+				return fail(exitFailure, "init: %s already exists (use --force to overwrite)", path)
 			}
 			if errors.Is(err, syscall.ELOOP) {
-				return fail(1, "agentvault: init: %s is a symbolic link; refusing to write through it", path)
+				return fail(exitFailure, "init: %s is a symbolic link; refusing to write through it", path)
 			}
 			if err != nil {
-				return fail(1, "agentvault: init: %v", err)
+				return fail(exitFailure, "init: %v", err)
 			}
 			if _, err := f.Write(data); err != nil {
 				f.Close()
-				return fail(1, "agentvault: init: %v", err)
+				return fail(exitFailure, "init: %v", err)
 			}
 			if err := f.Close(); err != nil {
-				return fail(1, "agentvault: init: %v", err)
+				return fail(exitFailure, "init: %v", err)
 			}
 			// What init wrote is what the user asked for: trust exactly
 			// those bytes, so a later change to the file still needs review.
 			e, err := config.TrustContent(trustOptions(), path, data)
 			if err != nil {
-				return fail(exitConfig, "agentvault: init: wrote %s but could not trust it: %v", path, err)
+				return fail(exitConfig, "init: wrote %s but could not trust it: %v", path, err)
 			}
 			fmt.Fprintf(c.App.Writer, "wrote %s and trusted it (sha256 %s); check it with: agentvault check -c %s\n", path, e.Short(), path)
 			return nil

@@ -34,7 +34,9 @@ const (
 	exitUnavailable = 69
 )
 
-// exitError carries an exit status and one line for stderr.
+// exitError carries an exit status and one line for stderr, written
+// without the "agentvault: " prefix: runMain adds it, once for every
+// message.
 type exitError struct {
 	code int
 	msg  string
@@ -74,12 +76,12 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 		// help topic for ..." — say what happened instead.
 		Action: func(c *cli.Context) error {
 			if c.NArg() > 0 {
-				return fail(exitUsage, "agentvault: unknown command %q (commands: run, check, init, trust, presets, audit, version)", c.Args().First())
+				return fail(exitUsage, "unknown command %q (commands: run, check, init, trust, presets, audit, version)", c.Args().First())
 			}
 			return cli.ShowAppHelp(c)
 		},
 		OnUsageError: func(c *cli.Context, err error, isSub bool) error {
-			return fail(exitUsage, "agentvault: %v (see agentvault --help)", err)
+			return fail(exitUsage, "%v (see agentvault --help)", err)
 		},
 		ExitErrHandler: func(*cli.Context, error) {}, // main decides how to exit
 	}
@@ -104,7 +106,7 @@ func runMain(args []string, stdout, stderr io.Writer) int {
 	}
 	var ee *exitError
 	if errors.As(err, &ee) {
-		fmt.Fprintln(stderr, ee.msg)
+		fmt.Fprintln(stderr, "agentvault: "+ee.msg)
 		return ee.code
 	}
 	// urfave/cli's own parse errors ("flag provided but not defined") and an

@@ -54,34 +54,34 @@ func parseRunOptions(c *cli.Context) (session.Options, error) {
 		Quiet:       c.Bool("quiet"),
 	}
 	if len(o.Argv) == 0 {
-		return o, fail(exitUsage, "agentvault: run needs a command: agentvault run [flags] -- COMMAND [ARGS...]")
+		return o, fail(exitUsage, "run needs a command: agentvault run [flags] -- COMMAND [ARGS...]")
 	}
 	s, err := audit.ParseFormat(c.String("summary"))
 	if err != nil {
-		return o, fail(exitUsage, "agentvault: --summary: %v", err)
+		return o, fail(exitUsage, "--summary: %v", err)
 	}
 	o.Summary = s
 	for _, m := range c.StringSlice("connect-to") {
 		from, to, err := proxy.ParseConnectTo(m)
 		if err != nil {
-			return o, fail(exitUsage, "agentvault: %v", err)
+			return o, fail(exitUsage, "%v", err)
 		}
 		o.ConnectTo[from] = to
 	}
 	for _, a := range o.Allow {
 		if err := config.ValidEgressPattern(a); err != nil {
-			return o, fail(exitUsage, "agentvault: --allow %q: %v", a, err)
+			return o, fail(exitUsage, "--allow %q: %v", a, err)
 		}
 	}
 	if err := proxy.CheckListenAddr(o.Listen); err != nil {
-		return o, fail(exitUsage, "agentvault: %v", err)
+		return o, fail(exitUsage, "%v", err)
 	}
 	return o, nil
 }
 
 func runAction(c *cli.Context) error {
 	if launcher.Nested(os.Environ()) {
-		return fail(exitUsage, "agentvault: refusing to run inside another agentvault session (AGENTVAULT_SESSION=%s); the outer session already guards this process", os.Getenv("AGENTVAULT_SESSION"))
+		return fail(exitUsage, "refusing to run inside another agentvault session (AGENTVAULT_SESSION=%s); the outer session already guards this process", os.Getenv("AGENTVAULT_SESSION"))
 	}
 	o, err := parseRunOptions(c)
 	if err != nil {
@@ -100,7 +100,7 @@ func runAction(c *cli.Context) error {
 		o.Warnings = append(o.Warnings, "could not scrub the process environment block: "+err.Error())
 	}
 	if err := launcher.MakeNonDumpable(); err != nil {
-		return fail(exitSoftware, "agentvault: cannot protect the process memory: %v", err)
+		return fail(exitSoftware, "cannot protect the process memory: %v", err)
 	}
 	o.Cwd, _ = os.Getwd()
 	o.Home, _ = os.UserHomeDir()
@@ -129,7 +129,7 @@ func runFailure(err error) error {
 			}
 		}
 	}
-	return fail(code, "agentvault: %v", err)
+	return fail(code, "%v", err)
 }
 
 // configFailure is check's: the same mapping as run's.

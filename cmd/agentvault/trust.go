@@ -26,10 +26,10 @@ func trustCommand() *cli.Command {
 			// one that edits the record directly is the host-mode limit
 			// the README names.
 			if launcher.Nested(os.Environ()) {
-				return fail(exitUsage, "agentvault: refusing to trust a config from inside an agentvault session (AGENTVAULT_SESSION is set): review it and run agentvault trust from your own shell")
+				return fail(exitUsage, "refusing to trust a config from inside an agentvault session (AGENTVAULT_SESSION is set): review it and run agentvault trust from your own shell")
 			}
 			if c.NArg() > 1 {
-				return fail(exitUsage, "agentvault: trust takes one file (see agentvault trust --help)")
+				return fail(exitUsage, "trust takes one file (see agentvault trust --help)")
 			}
 			file := "agentvault.yaml"
 			if c.NArg() == 1 {
@@ -39,9 +39,9 @@ func trustCommand() *cli.Command {
 			if err != nil {
 				var ce *config.ConfigError
 				if errors.As(err, &ce) {
-					return fail(exitConfig, "agentvault: %v (nothing trusted)", err)
+					return fail(exitConfig, "%v (nothing trusted)", err)
 				}
-				return fail(exitConfig, "agentvault: trust: %v", err)
+				return fail(exitConfig, "trust: %v", err)
 			}
 			fmt.Fprintf(c.App.Writer, "trusted %s (sha256 %s)\n", e.Path, e.Short())
 			return nil
