@@ -3,6 +3,7 @@ package config
 import (
 	"errors"
 	"fmt"
+	"golang.org/x/net/http/httpguts"
 	"net/url"
 	"sort"
 	"strconv"
@@ -107,37 +108,20 @@ func checkOTLPEndpoint(s string) error {
 // exporter sets itself, and a value with control characters or a malformed
 // ${NAME}.
 func checkOTLPHeader(name, v string) error {
-	if !isHeaderToken(name) {
+	if !httpguts.ValidHeaderFieldName(name) {
 		return fmt.Errorf("%q is not a valid HTTP header name", name)
 	}
 	switch strings.ToLower(name) {
 	case "content-type", "content-length", "content-encoding", "host", "transfer-encoding", "connection":
 		return fmt.Errorf("%q is set by agentvault itself", name)
 	}
-	for _, c := range []byte(v) {
-		if (c < 0x20 && c != '\t') || c == 0x7f {
-			return fmt.Errorf("%s: the value has a control character", name)
-		}
+	if !httpguts.ValidHeaderFieldValue(v) {
+		return fmt.Errorf("%s: the value has a control character", name)
 	}
 	if _, _, err := expandEnv(v, func(string) (string, bool) { return "x", true }); err != nil {
 		return fmt.Errorf("%s: %v", name, err)
 	}
 	return nil
-}
-
-func isHeaderToken(s string) bool {
-	if s == "" {
-		return false
-	}
-	for _, c := range []byte(s) {
-		switch {
-		case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z', c >= '0' && c <= '9':
-		case strings.IndexByte("!#$%&'*+-.^_`|~", c) >= 0:
-		default:
-			return false
-		}
-	}
-	return true
 }
 
 // HeaderValues returns the headers with every ${NAME} replaced by

@@ -19,6 +19,7 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
+	"golang.org/x/net/http/httpguts"
 	"net"
 	"net/http"
 	"net/url"
@@ -244,32 +245,18 @@ func unwrapURLError(err error) error {
 // control characters. The error names the header, never its value.
 func CheckHeaders(h map[string]string) error {
 	for name, v := range h {
-		if name == "" || !isToken(name) {
+		if !httpguts.ValidHeaderFieldName(name) {
 			return fmt.Errorf("header name %q is not a valid HTTP header name", name)
 		}
 		switch http.CanonicalHeaderKey(name) {
 		case "Content-Type", "Content-Length", "Content-Encoding", "Host", "Transfer-Encoding", "Connection":
 			return fmt.Errorf("header %q is set by the exporter itself", name)
 		}
-		for _, c := range []byte(v) {
-			if (c < 0x20 && c != '\t') || c == 0x7f {
-				return fmt.Errorf("header %q: value has a control character", name)
-			}
+		if !httpguts.ValidHeaderFieldValue(v) {
+			return fmt.Errorf("header %q: value has a control character", name)
 		}
 	}
 	return nil
-}
-
-func isToken(s string) bool {
-	for _, c := range []byte(s) {
-		switch {
-		case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z', c >= '0' && c <= '9':
-		case strings.IndexByte("!#$%&'*+-.^_`|~", c) >= 0:
-		default:
-			return false
-		}
-	}
-	return true
 }
 
 // Add queues one record for export. It never blocks: when the queue is full
