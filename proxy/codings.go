@@ -6,6 +6,7 @@ import (
 	"io"
 	"net/http"
 	"strings"
+	"sync"
 )
 
 // maxCodings bounds the content codings stacked on one response: each layer
@@ -15,10 +16,47 @@ const maxCodings = 4
 // decoders are the content codings the reflection guard can read; every
 // other one is refused, and limitAcceptEncoding asks for none but these.
 var decoders = map[string]func(io.Reader) (io.ReadCloser, error){
-	"gzip":    func(r io.Reader) (io.ReadCloser, error) { return gzip.NewReader(r) },
-	"x-gzip":  func(r io.Reader) (io.ReadCloser, error) { return gzip.NewReader(r) },
+	"gzip":    newGzipReader,
+	"x-gzip":  newGzipReader,
 	"deflate": newDeflateReader,
 }
+
+// gzipReaders recycles gzip decoders (each holds a 32 KiB window): most
+// agents' responses are gzip, and each used to allocate its own.
+var gzipReaders sync.Pool
+
+func newGzipReader(r io.Reader) (io.ReadCloser, error) {
+	if z, ok := gzipReaders.Get().(*gzip.Reader); ok {
+		if err := z.Reset(r); err != nil {
+			return nil, err
+		}
+		return &pooledGzip{z: z}, nil
+	}
+	z, err := gzip.NewReader(r)
+	if err != nil {
+		return nil, err
+	}
+	return &pooledGzip{z: z}, nil
+}
+
+// pooledGzip returns its decoder to gzipReaders at the end of the stream,
+// on the reading goroutine; a stream closed earlier leaves it to the
+// collector, since Close may come from another goroutine.
+type pooledGzip struct{ z *gzip.Reader }
+
+func (p *pooledGzip) Read(b []byte) (int, error) {
+	if p.z == nil {
+		return 0, io.EOF
+	}
+	n, err := p.z.Read(b)
+	if err == io.EOF {
+		gzipReaders.Put(p.z)
+		p.z = nil
+	}
+	return n, err
+}
+
+func (p *pooledGzip) Close() error { return nil }
 
 // contentCodings returns the codings of h's Content-Encoding in the order
 // they were applied (identity dropped), or why the guard cannot undo them.

@@ -199,7 +199,7 @@ func isEventStream(res *http.Response) bool {
 // decode, so a secret cannot hide from it in a brotli or zstd body.
 func limitAcceptEncoding(h http.Header) {
 	v := h.Get("Accept-Encoding")
-	if v == "" {
+	if v == "" || len(h["Accept-Encoding"]) == 1 && acceptsOnlyDecodable(v) {
 		return
 	}
 	var keep []string
@@ -214,6 +214,24 @@ func limitAcceptEncoding(h http.Header) {
 		return
 	}
 	h.Set("Accept-Encoding", strings.Join(keep, ", "))
+}
+
+// acceptsOnlyDecodable reports whether every coding v lists is one the
+// guard can decode, so that limitAcceptEncoding may leave v as it is (the
+// common "gzip" or "gzip, deflate") without building anything.
+func acceptsOnlyDecodable(v string) bool {
+	for {
+		part, rest, more := strings.Cut(v, ",")
+		name, _, _ := strings.Cut(part, ";")
+		name = strings.ToLower(strings.TrimSpace(name))
+		if name != "identity" && decoders[name] == nil {
+			return false
+		}
+		if !more {
+			return true
+		}
+		v = rest
+	}
 }
 
 type errReader struct{ err error }

@@ -133,12 +133,24 @@ func TestLimitAcceptEncoding(t *testing.T) {
 		"gzip, deflate, br": "gzip, deflate",
 		"br, zstd":          "identity",
 		"gzip;q=1.0":        "gzip;q=1.0",
+		"gzip":              "gzip",
+		"gzip,deflate":      "gzip,deflate",
+		"GZIP, br":          "GZIP",
+		"gzip, *":           "gzip",
+		"gzip,,br":          "gzip",
+		"identity, x-gzip":  "identity, x-gzip",
 	} {
 		h := http.Header{"Accept-Encoding": {in}}
 		limitAcceptEncoding(h)
 		if got := h.Get("Accept-Encoding"); got != want {
 			t.Errorf("%q -> %q, want %q", in, got, want)
 		}
+	}
+	// A second line is not left for the upstream to read on its own.
+	h := http.Header{"Accept-Encoding": {"gzip", "br"}}
+	limitAcceptEncoding(h)
+	if got := h.Values("Accept-Encoding"); len(got) != 1 || got[0] != "gzip" {
+		t.Errorf("two lines gzip and br -> %q, want one line gzip", got)
 	}
 }
 

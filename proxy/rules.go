@@ -73,7 +73,8 @@ func (c *credential) current() string {
 			c.red.AddSecret(c.Name, part)
 		}
 		c.red.AddSecret(c.Name, v)
-		c.last.Store(&v)
+		seen := v // its own variable: &v would move v to the heap on every call
+		c.last.Store(&seen)
 	}
 	return v
 }

@@ -7,6 +7,7 @@ import (
 	"reflect"
 	"slices"
 	"strings"
+	"sync"
 )
 
 // needle is one byte pattern that betrays a secret, and whose secret it is.
@@ -243,17 +244,41 @@ type scanReader struct {
 	src     io.ReadCloser
 	m       *matcher
 	process func(pending []byte) ([]byte, error)
-	buf     []byte // storage: the held-back tail at its front, the next read after it
-	out     []byte // released and not yet returned (aliases buf or process's result)
-	tail    []byte // held back, the start of the next pending (aliases the same)
-	err     error  // sticky: io.EOF at the end, or why the stream stopped
+	buf     []byte  // storage: the held-back tail at its front, the next read after it
+	out     []byte  // released and not yet returned (aliases buf or process's result)
+	tail    []byte  // held back, the start of the next pending (aliases the same)
+	err     error   // sticky: io.EOF at the end, or why the stream stopped
+	pooled  *[]byte // buf came from scanBufs
 }
 
 // scanChunk is the most one read of the source asks for.
 const scanChunk = 32 << 10
 
+// scanBufs recycles the buffers of streams read to their end: every
+// chunked or compressed response streams through a scanReader.
+var scanBufs = sync.Pool{New: func() any { b := make([]byte, 0, scanChunk+4<<10); return &b }}
+
 func newScanReader(src io.ReadCloser, m *matcher, process func([]byte) ([]byte, error)) scanReader {
-	return scanReader{src: src, m: m, process: process, buf: make([]byte, 0, scanChunk+m.maxLen)}
+	r := scanReader{src: src, m: m, process: process}
+	if bp := scanBufs.Get().(*[]byte); cap(*bp) >= scanChunk+m.maxLen {
+		r.buf, r.pooled = (*bp)[:0], bp
+	} else {
+		scanBufs.Put(bp)
+		r.buf = make([]byte, 0, scanChunk+m.maxLen)
+	}
+	return r
+}
+
+// release gives the buffer back once nothing refers to it any more: at the
+// end of the stream, after the last byte was handed out, on the reading
+// goroutine. A stream closed earlier leaves it to the collector, since Close
+// may come from another goroutine.
+func (r *scanReader) release() {
+	if r.pooled != nil {
+		*r.pooled = r.buf[:0]
+		scanBufs.Put(r.pooled)
+		r.pooled, r.buf, r.tail = nil, nil, nil
+	}
 }
 
 // Read releases what is already processed, else reads once more. The data
@@ -262,6 +287,7 @@ func newScanReader(src io.ReadCloser, m *matcher, process func([]byte) ([]byte, 
 func (r *scanReader) Read(p []byte) (int, error) {
 	for len(r.out) == 0 {
 		if r.err != nil {
+			r.release()
 			return 0, r.err
 		}
 		if need := len(r.tail) + scanChunk; cap(r.buf) < need {
