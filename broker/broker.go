@@ -36,6 +36,9 @@ type Broker struct {
 	// origLogin is the login's tokens as read, to detect a change at
 	// write-back.
 	origLogin login
+	// account is the account the store's login belongs to, "" if the
+	// store does not say.
+	account string
 	// cur is the login's current real tokens.
 	cur       login
 	refreshed bool
@@ -44,9 +47,8 @@ type Broker struct {
 	// the reverse, so a real value seen again keeps its placeholder.
 	toReal, toPh map[string]string
 	// secrets is every real value ever held, for the leak checks;
-	// accessReals and refreshReals the login's access and refresh tokens
-	// among them, oldest first.
-	secrets, accessReals, refreshReals []string
+	// refreshReals the login's refresh tokens among them, oldest first.
+	secrets, refreshReals []string
 }
 
 // login is a CLI login's tokens; id may be empty.
@@ -80,7 +82,9 @@ func Open(format *Format, path string, placeholder func(real string) string) (*B
 		b.origLogin.id, _ = getPath(store, format.id).(string)
 	}
 	b.cur = b.origLogin
-	b.accessReals = []string{access}
+	if format.storeAccount != nil {
+		b.account = format.storeAccount(store)
+	}
 	b.refreshReals = []string{refresh}
 	cp, err := b.brokered(store)
 	if err != nil {
@@ -112,18 +116,23 @@ func (b *Broker) Real(placeholder string) (string, bool) {
 // Pair is a placeholder and the real value it stands for.
 type Pair struct{ Placeholder, Real string }
 
-// Access returns the placeholders of every access token handed out, with
-// their real values, oldest first: what the proxy swaps on the API hosts.
-// An access token stays valid at the API until it expires, so an older
-// one keeps its pair after a refresh.
+// Access returns the current access token's placeholder with its real
+// value: what the proxy swaps on the API hosts. An older access token
+// stays valid at the API until it expires, but its placeholder is no
+// longer swapped once a refresh replaced it: the proxy's reflection guard
+// knows only the current token (the credential's Secret), so an old one
+// echoed back by an API host would reach the agent unmasked. A client
+// that still sends an old placeholder gets the API's 401 and refreshes or
+// rereads its store, as after any expiry.
 func (b *Broker) Access() []Pair {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	out := make([]Pair, 0, len(b.accessReals))
-	for _, r := range b.accessReals {
-		out = append(out, Pair{b.toPh[r], r})
+	ph, ok := b.toPh[b.cur.access]
+	if !ok {
+		// A refresh answer refused before its tokens got placeholders.
+		return nil
 	}
-	return out
+	return []Pair{{ph, b.cur.access}}
 }
 
 // CurrentAccess returns the login's current real access token.

@@ -7,6 +7,8 @@
 package broker
 
 import (
+	"encoding/base64"
+	"encoding/json"
 	"strings"
 	"time"
 )
@@ -42,6 +44,14 @@ type Format struct {
 	access, refresh, id []string
 	// stamp records a refresh's metadata in the store at write-back.
 	stamp func(store map[string]any, r refreshMeta)
+	// storeAccount and answerAccounts name the account a store's login
+	// and a refresh answer's tokens belong to ("" where they do not say).
+	// A refresh answer for another account than the store's is refused:
+	// the request that reached the endpoint was not the refresh the broker
+	// rewrote (a parameter it never saw, such as the query string, won),
+	// and its tokens written back would log the user into that account.
+	storeAccount   func(store map[string]any) string
+	answerAccounts func(resp map[string]any) []string
 }
 
 // refreshMeta is what a refresh response said besides the tokens.
@@ -72,6 +82,15 @@ var Claude = &Format{
 	secretKeys: []string{"accessToken", "refreshToken", "clientSecret", "access_token", "refresh_token", "id_token"},
 	access:     []string{"claudeAiOauth", "accessToken"},
 	refresh:    []string{"claudeAiOauth", "refreshToken"},
+	// The store keeps accountUuid; the answer has account.uuid.
+	storeAccount: func(store map[string]any) string {
+		s, _ := getPath(store, []string{"claudeAiOauth", "accountUuid"}).(string)
+		return s
+	},
+	answerAccounts: func(resp map[string]any) []string {
+		s, _ := getPath(resp, []string{"account", "uuid"}).(string)
+		return []string{s}
+	},
 	stamp: func(store map[string]any, r refreshMeta) {
 		o, _ := store["claudeAiOauth"].(map[string]any)
 		if o == nil {
@@ -106,9 +125,44 @@ var Codex = &Format{
 	access:   []string{"tokens", "access_token"},
 	refresh:  []string{"tokens", "refresh_token"},
 	id:       []string{"tokens", "id_token"},
+	// The store keeps tokens.account_id; the answer's JWTs carry it in
+	// their claims.
+	storeAccount: func(store map[string]any) string {
+		s, _ := getPath(store, []string{"tokens", "account_id"}).(string)
+		return s
+	},
+	answerAccounts: func(resp map[string]any) []string {
+		var out []string
+		for _, k := range []string{"id_token", "access_token"} {
+			if s, ok := resp[k].(string); ok {
+				out = append(out, jwtClaim(s, "https://api.openai.com/auth", "chatgpt_account_id"))
+			}
+		}
+		return out
+	},
 	stamp: func(store map[string]any, r refreshMeta) {
 		store["last_refresh"] = r.at.UTC().Format(time.RFC3339Nano)
 	},
+}
+
+// jwtClaim returns the string at path in a JWT's claims, "" if tok is not
+// a JWT or has no such claim. The signature is not checked: the broker
+// only compares what the endpoint says with what the store says.
+func jwtClaim(tok string, path ...string) string {
+	parts := strings.Split(tok, ".")
+	if len(parts) != 3 {
+		return ""
+	}
+	raw, err := base64.RawURLEncoding.DecodeString(strings.TrimRight(parts[1], "="))
+	if err != nil {
+		return ""
+	}
+	var claims map[string]any
+	if json.Unmarshal(raw, &claims) != nil {
+		return ""
+	}
+	s, _ := getPath(claims, path).(string)
+	return s
 }
 
 // Formats lists the supported CLIs.

@@ -136,6 +136,15 @@ func (r *Refresh) Response(status int, body []byte) ([]byte, error) {
 
 	b.mu.Lock()
 	defer b.mu.Unlock()
+	// Checked before the tokens are kept: another account's tokens must
+	// never reach the write-back.
+	if b.account != "" && b.format.answerAccounts != nil {
+		for _, a := range b.format.answerAccounts(resp) {
+			if a != "" && a != b.account {
+				return nil, refuse("response is for another account than the login's")
+			}
+		}
+	}
 	if next.refresh == "" {
 		next.refresh = b.cur.refresh
 	}
@@ -152,9 +161,6 @@ func (r *Refresh) Response(status int, body []byte) ([]byte, error) {
 		if s != "" {
 			b.addSecret(s)
 		}
-	}
-	if !slices.Contains(b.accessReals, next.access) {
-		b.accessReals = append(b.accessReals, next.access)
 	}
 	if !slices.Contains(b.refreshReals, next.refresh) {
 		b.refreshReals = append(b.refreshReals, next.refresh)
