@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 
@@ -33,7 +34,11 @@ func setup(m msg) (string, error) {
 			return step, err
 		}
 	}
+	pinned := map[string]bool{}
 	for _, p := range m.Hide {
+		if err := pinAbove(p, m.UID, pinned); err != nil {
+			return stepHide + p, err
+		}
 		if err := hide(p); err != nil {
 			return stepHide + p, err
 		}
@@ -94,6 +99,61 @@ func hide(p string) error {
 		return unix.Mount("tmpfs", p, "tmpfs", unix.MS_NOSUID|unix.MS_NODEV|unix.MS_NOEXEC, "mode=0700,size=16m")
 	}
 	return unix.Mount("/dev/null", p, "", unix.MS_BIND, "")
+}
+
+// pinAbove pins the directories above hidden path p (what its symlinks
+// resolve to) that uid could rename, so the real file cannot be moved out
+// from under its cover to where the next session does not hide it. A path
+// that does not exist is left alone, as by hide.
+func pinAbove(p string, uid int, pinned map[string]bool) error {
+	real, err := filepath.EvalSymlinks(p)
+	switch {
+	case errors.Is(err, fs.ErrNotExist), errors.Is(err, unix.ENOTDIR):
+		return nil
+	case err != nil:
+		return err
+	}
+	return pin(filepath.Dir(real), uid, pinned)
+}
+
+// pin binds dir and each directory above it that uid could rename onto
+// itself. rename(2) refuses to move a mount point (EBUSY), and the agent
+// holds no capability to unmount one; without this, renaming a hidden
+// file's parent (mv ~/.config ~/x) moves the file, cover and all, and in
+// the next session ~/x/gh/hosts.yml is in plain sight. The bind is
+// recursive: mounts below, the covers made so far included, stay in place.
+// Moving a file between a pinned directory and the rest of the tree now
+// takes a copy (EXDEV, which mv handles).
+func pin(dir string, uid int, pinned map[string]bool) error {
+	for d := dir; d != "/" && d != "." && !pinned[d]; d = filepath.Dir(d) {
+		pinned[d] = true
+		if !renamable(d, uid) {
+			continue
+		}
+		if err := unix.Mount(d, d, "", unix.MS_BIND|unix.MS_REC, ""); err != nil {
+			return fmt.Errorf("pinning %s: %w", d, err)
+		}
+	}
+	return nil
+}
+
+// renamable reports whether uid may be able to rename d: its parent is
+// writable by uid as owner, by a group (supplementary groups still apply
+// inside) or by anyone, and, when the parent is sticky, uid owns d or the
+// parent. It errs towards yes: a needless pin costs only EXDEV on moves.
+func renamable(d string, uid int) bool {
+	var ps, ds unix.Stat_t
+	if unix.Stat(filepath.Dir(d), &ps) != nil || unix.Lstat(d, &ds) != nil {
+		return true
+	}
+	writable := (int(ps.Uid) == uid && ps.Mode&0o200 != 0) || ps.Mode&0o022 != 0
+	if !writable {
+		return false
+	}
+	if ps.Mode&unix.S_ISVTX != 0 {
+		return int(ds.Uid) == uid || int(ps.Uid) == uid
+	}
+	return true
 }
 
 // dropCapabilities leaves this thread (and what it starts) no capability and

@@ -1,0 +1,225 @@
+package e2e
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+)
+
+// Hostile-agent probes against brokered subscription logins and the
+// sandbox's hidden paths. Each was a working attack before its fix.
+
+// rtEndpoint is a Claude-like token endpoint and API for the attacks. Its
+// token endpoint reads the request's parameters as some web frameworks do
+// (Werkzeug's request.values, for one): the query string first, then the
+// body; its API echoes the X-Echo header, as an error message echoing a
+// bad header value would.
+type rtEndpoint struct {
+	mu sync.Mutex
+	// accounts maps a working refresh token to the account it refreshes.
+	accounts map[string]string
+	issued   []string
+	newTok   func(prefix string) string
+}
+
+func (e *rtEndpoint) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	switch {
+	case r.Host == "platform.claude.com" && r.URL.Path == "/v1/oauth/token" && r.Method == http.MethodPost:
+		params := map[string]any{}
+		body, _ := io.ReadAll(r.Body)
+		json.Unmarshal(body, &params)
+		for k, v := range r.URL.Query() {
+			params[k] = v[0]
+		}
+		rt, _ := params["refresh_token"].(string)
+		account, ok := e.accounts[rt]
+		if params["grant_type"] != "refresh_token" || !ok {
+			w.WriteHeader(http.StatusBadRequest)
+			io.WriteString(w, `{"error":"invalid_grant"}`)
+			return
+		}
+		a, nr := e.newTok("sk-ant-oat01-"), e.newTok("sk-ant-ort01-")
+		delete(e.accounts, rt)
+		e.accounts[nr] = account
+		e.issued = append(e.issued, a, nr)
+		json.NewEncoder(w).Encode(map[string]any{"token_type": "Bearer", "access_token": a, "refresh_token": nr,
+			"expires_in": 3600, "scope": "user:inference", "account": map[string]any{"uuid": account}})
+	case r.Host == "api.anthropic.com" && r.URL.Path == "/v1/echo":
+		io.WriteString(w, "you sent: "+r.Header.Get("X-Echo"))
+	default:
+		http.NotFound(w, r)
+	}
+}
+
+// rtSetup starts the endpoint with the user's login and writes the user's
+// Claude Code store under a new HOME.
+func rtSetup(t *testing.T) (e *rtEndpoint, f *fakeLogin, home, store, access, refresh string) {
+	tok := func(prefix string) string { return randomToken(t, prefix, b64url, 95) + "AA" }
+	access, refresh = tok("sk-ant-oat01-"), tok("sk-ant-ort01-")
+	e = &rtEndpoint{accounts: map[string]string{refresh: "user-uuid"}, newTok: tok}
+	f = &fakeLogin{tokenHost: "platform.claude.com", apiHost: "api.anthropic.com"}
+	f.start(t, e)
+	home = t.TempDir()
+	store = filepath.Join(home, ".claude", ".credentials.json")
+	os.MkdirAll(filepath.Dir(store), 0o700)
+	data, _ := json.Marshal(map[string]any{"claudeAiOauth": map[string]any{"accessToken": access, "refreshToken": refresh,
+		"expiresAt": 1, "accountUuid": "user-uuid"}})
+	if err := os.WriteFile(store, data, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return e, f, home, store, access, refresh
+}
+
+// rtStoreField is a child snippet that prints a field of the brokered
+// store's claudeAiOauth.
+func rtStoreField(field string) string {
+	return fmt.Sprintf(`"$(%s -c 'import json,os; print(json.load(open(os.path.join(os.environ["CLAUDE_CONFIG_DIR"], ".credentials.json")))["claudeAiOauth"]["%s"])')"`,
+		pythonExe, field)
+}
+
+// TestRedteamOldAccessPlaceholderReflected: after a refresh, the access
+// placeholder the agent held before must not bring the old real token
+// back, even from an API host that echoes a header. The reflection guard
+// knows only the login's current token, so the proxy must not put an old
+// one on a request any more (an old access token stays valid at the API
+// until it expires: hours).
+func TestRedteamOldAccessPlaceholderReflected(t *testing.T) {
+	needBinary(t)
+	if pythonExe == "" {
+		skipOutsideCI(t, "python3 is missing")
+	}
+	e, f, home, _, access, refresh := rtSetup(t)
+	script := `old=` + rtStoreField("accessToken") + `
+rt=` + rtStoreField("refreshToken") + `
+curl -sS --max-time 20 -o "$OUT/refresh.body" -w '%{http_code}' -H 'Content-Type: application/json' \
+  --data "{\"grant_type\":\"refresh_token\",\"refresh_token\":\"$rt\"}" https://platform.claude.com/v1/oauth/token > "$OUT/refresh.status" 2> "$OUT/refresh.err"
+new=$('` + pythonExe + `' -c 'import json,sys; print(json.load(open(sys.argv[1]))["access_token"])' "$OUT/refresh.body")
+curl -sS --max-time 20 -o "$OUT/echo-new.body" -H "X-Echo: $new" https://api.anthropic.com/v1/echo 2> "$OUT/echo-new.err"
+curl -sS --max-time 20 -o "$OUT/echo-old.body" -H "X-Echo: $old" https://api.anthropic.com/v1/echo 2> "$OUT/echo-old.err"
+`
+	s := runSession(t, sessionOpts{
+		config:  "version: 1\nlogins: [claude]\n",
+		env:     map[string]string{"HOME": home},
+		flags:   []string{"--upstream-ca", f.caPEM},
+		connect: []string{connectTo(f.tokenHost, 443, f.port), connectTo(f.apiHost, 443, f.port)},
+		script:  script,
+	})
+	if s.code != 0 || s.file("refresh.status") != "200" {
+		t.Fatalf("exit %d, refresh %q %s\nstderr:\n%s", s.code, s.file("refresh.status"), s.file("refresh.body"), s.stderr)
+	}
+	// The probe works: the API did echo the header (the current token,
+	// which the reflection guard knows, comes back masked).
+	if !strings.HasPrefix(s.file("echo-new.body"), "you sent: ") || !strings.HasPrefix(s.file("echo-old.body"), "you sent: ") {
+		t.Fatalf("the API did not echo: %q / %q", s.file("echo-new.body"), s.file("echo-old.body"))
+	}
+	e.mu.Lock()
+	issued := append([]string(nil), e.issued...)
+	e.mu.Unlock()
+	s.assertNoSecret(t, append([]string{access, refresh}, issued...)...)
+}
+
+// TestRedteamTokenQuerySmuggling: an agent that refreshes the user's login
+// properly in the body but names its own account's refresh token in the
+// query string, at an endpoint that lets the query win, must not get its
+// own account's tokens written into the user's store at exit (the user's
+// next sessions would then talk to the attacker's account, which sees
+// every conversation).
+func TestRedteamTokenQuerySmuggling(t *testing.T) {
+	needBinary(t)
+	if pythonExe == "" {
+		skipOutsideCI(t, "python3 is missing")
+	}
+	e, f, home, store, access, refresh := rtSetup(t)
+	attacker := randomToken(t, "sk-ant-ort01-", b64url, 95) + "AA"
+	e.accounts[attacker] = "attacker-uuid"
+	script := `rt=` + rtStoreField("refreshToken") + `
+curl -sS --max-time 20 -o "$OUT/smuggle.body" -w '%{http_code}' -H 'Content-Type: application/json' \
+  --data "{\"grant_type\":\"refresh_token\",\"refresh_token\":\"$rt\"}" 'https://platform.claude.com/v1/oauth/token?refresh_token=` + attacker + `' > "$OUT/smuggle.status" 2> "$OUT/smuggle.err"
+`
+	s := runSession(t, sessionOpts{
+		config:  "version: 1\nlogins: [claude]\n",
+		env:     map[string]string{"HOME": home},
+		flags:   []string{"--upstream-ca", f.caPEM},
+		connect: []string{connectTo(f.tokenHost, 443, f.port), connectTo(f.apiHost, 443, f.port)},
+		script:  script,
+	})
+	if s.code != 0 {
+		t.Fatalf("exit %d\nstderr:\n%s", s.code, s.stderr)
+	}
+	var after struct {
+		O map[string]any `json:"claudeAiOauth"`
+	}
+	if err := json.Unmarshal([]byte(readFileOr(store, "")), &after); err != nil {
+		t.Fatal(err)
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if rt, _ := after.O["refreshToken"].(string); e.accounts[rt] == "attacker-uuid" {
+		t.Fatalf("the user's store now holds the attacker's account (smuggle: %s %s)", s.file("smuggle.status"), s.file("smuggle.body"))
+	}
+	if after.O["accessToken"] != access || after.O["refreshToken"] != refresh {
+		t.Error("the user's store changed although no refresh of the user's login went through")
+	}
+	s.assertNoSecret(t, append([]string{access, refresh}, e.issued...)...)
+}
+
+// TestRedteamIsolateMoveHidden: under --isolate an agent cannot see a
+// hidden path, but it can write the rest of the user's files. Renaming a
+// hidden path's parent directory would move the real file out from under
+// the cover for good: the next session hides the old path, where nothing
+// is any more, and the agent reads the moved file. The rename must fail,
+// for a default hidden path and for a brokered login's store.
+func TestRedteamIsolateMoveHidden(t *testing.T) {
+	needBinary(t)
+	if pythonExe == "" {
+		skipOutsideCI(t, "python3 is missing")
+	}
+	_, f, home, store, access, refresh := rtSetup(t)
+	gh := filepath.Join(home, ".config", "gh", "hosts.yml")
+	os.MkdirAll(filepath.Dir(gh), 0o700)
+	ghToken := "gho_" + randomToken(t, "", b64url, 36)
+	if err := os.WriteFile(gh, []byte("github.com:\n  oauth_token: "+ghToken+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	// The first session (the login brokered) moves the directories; the
+	// second, a plain one, reads where they went.
+	s1 := runSession(t, sessionOpts{
+		config:  "version: 1\nlogins: [claude]\n",
+		env:     map[string]string{"HOME": home},
+		flags:   []string{"--upstream-ca", f.caPEM, "--isolate"},
+		connect: []string{connectTo(f.tokenHost, 443, f.port), connectTo(f.apiHost, 443, f.port)},
+		script: `mv "$HOME/.config" "$HOME/moved-config" 2> "$OUT/mv-config.err"
+mv "$HOME/.claude" "$HOME/moved-claude" 2> "$OUT/mv-claude.err"
+exit 0
+`,
+	})
+	if s1.code != 0 {
+		t.Fatalf("exit %d\nstderr:\n%s", s1.code, s1.stderr)
+	}
+	for _, p := range []string{gh, store} {
+		if _, err := os.Lstat(p); err != nil {
+			t.Errorf("%s was moved by the agent: %v", p, err)
+		}
+	}
+	for _, f := range []string{"mv-config.err", "mv-claude.err"} {
+		if !strings.Contains(s1.file(f), "busy") {
+			t.Errorf("%s: %q, want the kernel's EBUSY", f, s1.file(f))
+		}
+	}
+	s2 := runSession(t, sessionOpts{
+		env:   map[string]string{"HOME": home},
+		flags: []string{"--isolate"},
+		script: `cat "$HOME/moved-config/gh/hosts.yml" "$HOME/moved-claude/.credentials.json" > "$OUT/stolen" 2>&1
+`,
+	})
+	s1.assertNoSecret(t, access, refresh, ghToken)
+	s2.assertNoSecret(t, access, refresh, ghToken)
+}
