@@ -64,6 +64,8 @@ func (c *countingBody) Close() error {
 	return err
 }
 
+func (c *countingBody) readyNow() bool { return readyNow(c.rc) }
+
 // Write lets a 101 response body (an io.ReadWriteCloser) stay writable.
 func (c *countingBody) Write(p []byte) (int, error) {
 	w, ok := c.rc.(io.Writer)

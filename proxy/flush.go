@@ -63,12 +63,22 @@ type flushingBody struct {
 }
 
 func (f *flushingBody) Read(p []byte) (int, error) {
-	if f.w.Buffered() > 0 {
+	if f.w.Buffered() > 0 && !readyNow(f.body) {
 		if err := f.w.Flush(); err != nil {
 			return 0, err
 		}
 	}
 	return f.body.Read(p)
+}
+
+// readyNow reports whether r's next Read is certain to return at once
+// (what it holds is already released, or its end already seen): then what
+// is buffered waits for that read instead of leaving in a write of its own,
+// so the last piece of a response and its end leave together. Anything
+// that cannot tell says no, and the writer is flushed as before.
+func readyNow(r io.Reader) bool {
+	rr, ok := r.(interface{ readyNow() bool })
+	return ok && rr.readyNow()
 }
 
 func (f *flushingBody) Close() error { return f.body.Close() }

@@ -317,6 +317,10 @@ func (r *scanReader) Read(p []byte) (int, error) {
 
 func (r *scanReader) Close() error { return r.src.Close() }
 
+// readyNow: the next Read returns released bytes or the sticky error
+// without reading the source (see flushingBody).
+func (r *scanReader) readyNow() bool { return len(r.out) > 0 || r.err != nil }
+
 // leakReader passes a request body through and notes the first credential
 // whose secret it carries; when blocking, it stops the body right there, so
 // the secret never reaches the upstream.
