@@ -10,6 +10,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 )
 
 // Hostile-agent probes against brokered subscription logins and the
@@ -26,9 +27,40 @@ type rtEndpoint struct {
 	accounts map[string]string
 	issued   []string
 	newTok   func(prefix string) string
+	// seen is closed when the child says (/v1/seen) that it has the
+	// refresh's answer; /v1/slow-echo waits for it (at most 10 s) before
+	// it echoes.
+	seen     chan struct{}
+	seenOnce sync.Once
+	// arrived is closed when /v1/slow-echo got its request; /v1/arrived
+	// says so.
+	arrived     chan struct{}
+	arrivedOnce sync.Once
 }
 
 func (e *rtEndpoint) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if r.Host == "api.anthropic.com" && r.URL.Path == "/v1/slow-echo" {
+		e.arrivedOnce.Do(func() { close(e.arrived) })
+		select {
+		case <-e.seen:
+		case <-time.After(10 * time.Second):
+		}
+		io.WriteString(w, "you sent: "+r.Header.Get("X-Echo"))
+		return
+	}
+	if r.Host == "api.anthropic.com" && r.URL.Path == "/v1/seen" {
+		e.seenOnce.Do(func() { close(e.seen) })
+		return
+	}
+	if r.Host == "api.anthropic.com" && r.URL.Path == "/v1/arrived" {
+		select {
+		case <-e.arrived:
+			io.WriteString(w, "yes")
+		default:
+			io.WriteString(w, "no")
+		}
+		return
+	}
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	switch {
@@ -62,16 +94,26 @@ func (e *rtEndpoint) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // rtSetup starts the endpoint with the user's login and writes the user's
 // Claude Code store under a new HOME.
 func rtSetup(t *testing.T) (e *rtEndpoint, f *fakeLogin, home, store, access, refresh string) {
+	return rtSetupAccount(t, "user-uuid")
+}
+
+// rtSetupAccount is rtSetup with the store's accountUuid ("" = none, as
+// in a store written before Claude Code kept it).
+func rtSetupAccount(t *testing.T, storeAccount string) (e *rtEndpoint, f *fakeLogin, home, store, access, refresh string) {
 	tok := func(prefix string) string { return randomToken(t, prefix, b64url, 95) + "AA" }
 	access, refresh = tok("sk-ant-oat01-"), tok("sk-ant-ort01-")
-	e = &rtEndpoint{accounts: map[string]string{refresh: "user-uuid"}, newTok: tok}
+	e = &rtEndpoint{accounts: map[string]string{refresh: "user-uuid"}, newTok: tok,
+		seen: make(chan struct{}), arrived: make(chan struct{})}
 	f = &fakeLogin{tokenHost: "platform.claude.com", apiHost: "api.anthropic.com"}
 	f.start(t, e)
 	home = t.TempDir()
 	store = filepath.Join(home, ".claude", ".credentials.json")
 	os.MkdirAll(filepath.Dir(store), 0o700)
-	data, _ := json.Marshal(map[string]any{"claudeAiOauth": map[string]any{"accessToken": access, "refreshToken": refresh,
-		"expiresAt": 1, "accountUuid": "user-uuid"}})
+	login := map[string]any{"accessToken": access, "refreshToken": refresh, "expiresAt": 1}
+	if storeAccount != "" {
+		login["accountUuid"] = storeAccount
+	}
+	data, _ := json.Marshal(map[string]any{"claudeAiOauth": login})
 	if err := os.WriteFile(store, data, 0o600); err != nil {
 		t.Fatal(err)
 	}
@@ -131,13 +173,28 @@ curl -sS --max-time 20 -o "$OUT/echo-old.body" -H "X-Echo: $old" https://api.ant
 // query string, at an endpoint that lets the query win, must not get its
 // own account's tokens written into the user's store at exit (the user's
 // next sessions would then talk to the attacker's account, which sees
-// every conversation).
+// every conversation). The broker refuses an answer for another account
+// than the store's.
 func TestRedteamTokenQuerySmuggling(t *testing.T) {
+	rtSmuggle(t, "user-uuid")
+}
+
+// TestRedteamTokenQuerySmugglingNoAccount: the same attack on a store that
+// does not name its account, so only the proxy can stop it, by refusing a
+// token request with a query string (the CLIs send none).
+func TestRedteamTokenQuerySmugglingNoAccount(t *testing.T) {
+	t.Skip("finding: proxy/tokenbroker.go brokers a POST to the token endpoint by its path alone and sends its query string on unseen; " +
+		"an endpoint that reads parameters from the query first refreshes the agent's own login, whose tokens the write-back puts in the user's store " +
+		"when the store does not name its account. Fix: refuse (403) a token-endpoint request whose URL has a query (RawQuery != \"\" or ForceQuery)")
+	rtSmuggle(t, "")
+}
+
+func rtSmuggle(t *testing.T, storeAccount string) {
 	needBinary(t)
 	if pythonExe == "" {
 		skipOutsideCI(t, "python3 is missing")
 	}
-	e, f, home, store, access, refresh := rtSetup(t)
+	e, f, home, store, access, refresh := rtSetupAccount(t, storeAccount)
 	attacker := randomToken(t, "sk-ant-ort01-", b64url, 95) + "AA"
 	e.accounts[attacker] = "attacker-uuid"
 	script := `rt=` + rtStoreField("refreshToken") + `
@@ -169,6 +226,45 @@ curl -sS --max-time 20 -o "$OUT/smuggle.body" -w '%{http_code}' -H 'Content-Type
 		t.Error("the user's store changed although no refresh of the user's login went through")
 	}
 	s.assertNoSecret(t, append([]string{access, refresh}, e.issued...)...)
+}
+
+// TestRedteamInFlightAccessReflected: a request carrying the current
+// access placeholder whose answer, echoing the real token, comes back only
+// after the agent refreshed (the API holds it until the agent says it has
+// the refresh's answer). The echoed token must be masked.
+func TestRedteamInFlightAccessReflected(t *testing.T) {
+	t.Skip("finding: the reflection guard (proxy/matchcache.go reflectMatcher) knows only each credential's current Secret(); a brokered login's " +
+		"access token replaced by a refresh while a request that carried it is in flight comes back unmasked when the API echoes it. " +
+		"Fix: the reflection and leak matchers also take every value of TokenBroker.Secrets() (all tokens the login ever held)")
+	needBinary(t)
+	if pythonExe == "" {
+		skipOutsideCI(t, "python3 is missing")
+	}
+	e, f, home, _, access, refresh := rtSetup(t)
+	script := `cur=` + rtStoreField("accessToken") + `
+rt=` + rtStoreField("refreshToken") + `
+curl -sS --max-time 20 -o "$OUT/slow.body" -H "X-Echo: $cur" https://api.anthropic.com/v1/slow-echo 2> "$OUT/slow.err" &
+i=0
+while [ "$(curl -sS --max-time 5 https://api.anthropic.com/v1/arrived)" != yes ] && [ $i -lt 100 ]; do sleep 0.1; i=$((i+1)); done
+curl -sS --max-time 20 -o "$OUT/refresh.body" -w '%{http_code}' -H 'Content-Type: application/json' \
+  --data "{\"grant_type\":\"refresh_token\",\"refresh_token\":\"$rt\"}" https://platform.claude.com/v1/oauth/token > "$OUT/refresh.status" 2> "$OUT/refresh.err"
+curl -sS --max-time 5 https://api.anthropic.com/v1/seen
+wait
+`
+	s := runSession(t, sessionOpts{
+		config:  "version: 1\nlogins: [claude]\n",
+		env:     map[string]string{"HOME": home},
+		flags:   []string{"--upstream-ca", f.caPEM},
+		connect: []string{connectTo(f.tokenHost, 443, f.port), connectTo(f.apiHost, 443, f.port)},
+		script:  script,
+	})
+	if s.code != 0 || s.file("refresh.status") != "200" || !strings.HasPrefix(s.file("slow.body"), "you sent: ") {
+		t.Fatalf("exit %d, refresh %q, slow %q\nstderr:\n%s", s.code, s.file("refresh.status"), s.file("slow.body"), s.stderr)
+	}
+	e.mu.Lock()
+	issued := append([]string(nil), e.issued...)
+	e.mu.Unlock()
+	s.assertNoSecret(t, append([]string{access, refresh}, issued...)...)
 }
 
 // TestRedteamIsolateMoveHidden: under --isolate an agent cannot see a
