@@ -1,11 +1,13 @@
 package e2e
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -318,4 +320,45 @@ exit 0
 	})
 	s1.assertNoSecret(t, access, refresh, ghToken)
 	s2.assertNoSecret(t, access, refresh, ghToken)
+}
+
+// TestRedteamIsolateInheritedDescriptor: a descriptor agentvault inherited
+// without close-on-exec (a parent that leaks a directory it opened) must
+// not reach the command under --isolate: a directory opened outside the
+// sandbox reaches the files under it past the covers (/proc/self/fd/N/...).
+func TestRedteamIsolateInheritedDescriptor(t *testing.T) {
+	needBinary(t)
+	home := t.TempDir()
+	ssh := filepath.Join(home, ".ssh")
+	os.Mkdir(ssh, 0o700)
+	key := "ssh-key-" + randomToken(t, "", b64url, 40)
+	if err := os.WriteFile(filepath.Join(ssh, "id_ed25519"), []byte(key), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	dir, err := os.Open(ssh)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer dir.Close()
+	out := t.TempDir()
+	ctx, cancel := context.WithTimeout(context.Background(), runTimeout)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, avBin, "run", "-q", "--isolate", "--", "sh", "-c",
+		`cat ~/.ssh/id_ed25519 > "$OUT/direct" 2>&1
+ls -l /proc/self/fd/ > "$OUT/fds" 2>&1
+for f in /proc/self/fd/*; do cat "$f/id_ed25519"; done > "$OUT/stolen" 2>/dev/null
+exit 0`)
+	cmd.Dir = t.TempDir()
+	cmd.Env = cleanEnv(t, map[string]string{"HOME": home, "OUT": out})
+	// fd 7: agentvault hands its sandbox a control socket at fd 3.
+	cmd.ExtraFiles = []*os.File{nil, nil, nil, nil, dir}
+	if b, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("%v\n%s", err, b)
+	}
+	if got := readFileOr(filepath.Join(out, "direct"), ""); strings.Contains(got, key) {
+		t.Fatal("the probe is broken: ~/.ssh is not hidden at its path")
+	}
+	if strings.Contains(readFileOr(filepath.Join(out, "stolen"), ""), key) {
+		t.Fatalf("the command read a hidden file through an inherited descriptor; its descriptors:\n%s", readFileOr(filepath.Join(out, "fds"), ""))
+	}
 }

@@ -3,10 +3,12 @@ package isolate
 import (
 	"errors"
 	"fmt"
+	"math"
 	"net"
 	"os"
 	"os/signal"
 	"runtime"
+	"strconv"
 	"syscall"
 
 	"golang.org/x/sys/unix"
@@ -30,6 +32,7 @@ func Main() int {
 	// creating thread's (dropped) ones.
 	runtime.LockOSThread()
 	unix.CloseOnExec(3)
+	cloexecInherited()
 	c, err := newCtl(os.NewFile(3, "isolate-ctl"))
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "agentvault sandbox init:", err)
@@ -182,6 +185,26 @@ func listen(port int) (msg, int) {
 		return msg{Op: opRefused, Step: stepListen, Err: err.Error()}, -1
 	}
 	return msg{Op: opListening}, fd
+}
+
+// cloexecInherited marks every descriptor above the control socket
+// close-on-exec. agentvault passes on whatever it inherited without the flag
+// (a parent that leaks a file, a socket or a directory); the command must
+// get its stdio only: a directory opened outside the sandbox reaches the
+// files under it past the covers (/proc/self/fd/N/id_ed25519), and a leaked
+// socket (an ssh-agent connection) past the hidden sockets.
+func cloexecInherited() {
+	if unix.CloseRange(4, math.MaxUint32, unix.CLOSE_RANGE_CLOEXEC) == nil {
+		return
+	}
+	// Before Linux 5.11: what /proc/self/fd lists (the host's /proc, which
+	// shows this process's own table all the same).
+	ents, _ := os.ReadDir("/proc/self/fd")
+	for _, e := range ents {
+		if fd, err := strconv.Atoi(e.Name()); err == nil && fd > 3 {
+			unix.CloseOnExec(fd)
+		}
+	}
 }
 
 // startCommand drops every capability of this thread for good and starts the
