@@ -107,3 +107,33 @@ func claudeWithAccount(*testing.T) map[string]any {
 func codexWithAccount(t *testing.T) map[string]any {
 	return codexStore(t, codexAccess(t), codexRefresh(), codexID(t, nil))
 }
+
+// TestRedteamFoldedKeySmuggling: a refresh request that names the refresh
+// token twice under keys that differ only in case folding. The broker
+// reads the exact key; an endpoint that decodes into a struct (Go's
+// encoding/json matches names case-insensitively, Unicode folding
+// included, and the last match wins) reads the other, which sorts after
+// the rewritten one: "refreſh_token" (U+017F) or "refresh_toKen" (U+212A).
+// Such a request must be refused: the endpoint would refresh the agent's
+// own login.
+func TestRedteamFoldedKeySmuggling(t *testing.T) {
+	b, _, _, _, phRefresh := openClaude(t)
+	attacker := claudeRefresh()
+	for _, key := range []string{"refre\u017fh_token", "refresh_to\u212aen", "REFRESH_TOKEN", "Grant_Type"} {
+		t.Run(key, func(t *testing.T) {
+			body, _ := json.Marshal(map[string]any{"grant_type": "refresh_token", "refresh_token": phRefresh, key: attacker})
+			out, _, err := b.RewriteRequest("application/json", body)
+			if err == nil {
+				var endpoint struct {
+					RefreshToken string `json:"refresh_token"`
+				}
+				json.Unmarshal(out, &endpoint)
+				t.Fatalf("not refused; an endpoint decoding into a struct reads refresh_token = attacker's: %v", endpoint.RefreshToken == attacker)
+			}
+			form := "grant_type=refresh_token&refresh_token=" + phRefresh + "&" + key + "=" + attacker
+			if _, _, err := b.RewriteRequest("application/x-www-form-urlencoded", []byte(form)); err == nil {
+				t.Fatal("form not refused")
+			}
+		})
+	}
+}

@@ -8,6 +8,7 @@ import (
 	"net/url"
 	"slices"
 	"strings"
+	"unicode"
 )
 
 // RefusedError says why a token request or response was not let through.
@@ -77,10 +78,12 @@ func (b *Broker) rewriteFormRequest(body []byte) ([]byte, *Refresh, error) {
 	if err != nil {
 		return nil, nil, refuse("request form: %v", err)
 	}
+	folded := map[string]bool{}
 	for k, v := range q {
-		if len(v) > 1 {
-			return nil, nil, refuse("request form gives %q %d times", k, len(v))
+		if len(v) > 1 || folded[foldKey(k)] {
+			return nil, nil, refuse("request form gives %q more than once (up to case)", k)
 		}
+		folded[foldKey(k)] = true
 	}
 	if g := q.Get("grant_type"); g != "refresh_token" {
 		return nil, nil, refuse("request grant_type %q; only refresh_token goes through", g)
@@ -226,7 +229,11 @@ func parseTokens(resp map[string]any) (login, refreshMeta, error) {
 }
 
 // noDuplicateKeys refuses a JSON document with a key given twice in one
-// object: the endpoint might read the other copy than agentvault did.
+// object, exactly or up to case: the endpoint might read the other copy
+// than agentvault did. Case counts because decoders that match names
+// case-insensitively (Go's encoding/json into a struct, with Unicode
+// folding: "refreſh_token" is refresh_token) take the last match, and the
+// rewritten body's keys are sorted, so a folded twin can come last.
 func noDuplicateKeys(data []byte) error {
 	dec := json.NewDecoder(strings.NewReader(string(data)))
 	dec.UseNumber()
@@ -251,10 +258,10 @@ func walkDup(dec *json.Decoder) error {
 				return err
 			}
 			key, _ := k.(string)
-			if seen[key] {
-				return fmt.Errorf("key %q given twice", key)
+			if seen[foldKey(key)] {
+				return fmt.Errorf("key %q given twice (up to case)", key)
 			}
-			seen[key] = true
+			seen[foldKey(key)] = true
 			if err := walkDup(dec); err != nil {
 				return err
 			}
@@ -274,4 +281,19 @@ func walkDup(dec *json.Decoder) error {
 func IsRefused(err error) bool {
 	var r *RefusedError
 	return errors.As(err, &r)
+}
+
+// foldKey is s with every rune replaced by the smallest rune of its simple
+// case-folding orbit, so that foldKey(x) == foldKey(y) exactly when
+// strings.EqualFold(x, y).
+func foldKey(s string) string {
+	var b strings.Builder
+	for _, r := range s {
+		low := r
+		for f := unicode.SimpleFold(r); f != r; f = unicode.SimpleFold(f) {
+			low = min(low, f)
+		}
+		b.WriteRune(low)
+	}
+	return b.String()
 }
