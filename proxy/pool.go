@@ -99,11 +99,15 @@ func (cp *connPool) roundTrip(req *http.Request, host string, port int) (*http.R
 var errStaleConn = errors.New("upstream closed a kept-alive connection")
 
 func (cp *connPool) send(pc *poolConn, req *http.Request) (*http.Response, error) {
-	if err := req.Write(pc.bw); err != nil {
-		return nil, fmt.Errorf("%w: %v", errStaleConn, err)
+	err := req.Write(pc.bw)
+	if err == nil {
+		err = pc.bw.Flush()
 	}
-	if err := pc.bw.Flush(); err != nil {
-		return nil, fmt.Errorf("%w: %v", errStaleConn, err)
+	if err != nil {
+		if pc.reused {
+			err = fmt.Errorf("%w: %v", errStaleConn, err)
+		}
+		return nil, err
 	}
 	for informational := 0; ; informational++ {
 		if _, err := pc.br.Peek(1); err != nil {
