@@ -46,9 +46,8 @@ type Broker struct {
 	// toReal maps every placeholder handed out to its real value; toPh is
 	// the reverse, so a real value seen again keeps its placeholder.
 	toReal, toPh map[string]string
-	// secrets is every real value ever held, for the leak checks;
-	// refreshReals the login's refresh tokens among them, oldest first.
-	secrets, refreshReals []string
+	// secrets is every real value ever held, for the leak checks.
+	secrets []string
 }
 
 // login is a CLI login's tokens; id may be empty.
@@ -85,7 +84,6 @@ func Open(format *Format, path string, placeholder func(real string) string) (*B
 	if format.storeAccount != nil {
 		b.account = format.storeAccount(store)
 	}
-	b.refreshReals = []string{refresh}
 	cp, err := b.brokered(store)
 	if err != nil {
 		return nil, fmt.Errorf("token store %s: %w", path, err)

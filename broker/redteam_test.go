@@ -137,3 +137,31 @@ func TestRedteamFoldedKeySmuggling(t *testing.T) {
 		})
 	}
 }
+
+// TestRedteamRotatedRefreshReplayed: after a refresh rotated the refresh
+// token, the agent sends the old placeholder again. The old real token must
+// not be sent: an endpoint that detects reuse revokes the whole login.
+func TestRedteamRotatedRefreshReplayed(t *testing.T) {
+	b, _, _, _, phRefresh := openClaude(t)
+	refresh := func(ph string) (*Refresh, error) {
+		req, _ := json.Marshal(map[string]any{"grant_type": "refresh_token", "refresh_token": ph})
+		_, r, err := b.RewriteRequest("application/json", req)
+		return r, err
+	}
+	r, err := refresh(phRefresh)
+	if err != nil {
+		t.Fatal(err)
+	}
+	answer, _ := json.Marshal(map[string]any{"access_token": claudeAccess(), "refresh_token": claudeRefresh()})
+	out, err := r.Response(200, answer)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := refresh(phRefresh); err == nil || !IsRefused(err) {
+		t.Fatalf("the rotated refresh placeholder was let through: %v", err)
+	}
+	next, _ := decode(t, out)["refresh_token"].(string)
+	if _, err := refresh(next); err != nil {
+		t.Fatalf("the current refresh placeholder: %v", err)
+	}
+}

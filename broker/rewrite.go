@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"mime"
 	"net/url"
-	"slices"
 	"strings"
 	"unicode"
 )
@@ -96,14 +95,17 @@ func (b *Broker) rewriteFormRequest(body []byte) ([]byte, *Refresh, error) {
 	return []byte(q.Encode()), &Refresh{b: b}, nil
 }
 
-// realRefresh maps a refresh placeholder the broker handed out to its
-// real token.
+// realRefresh maps the current refresh placeholder to its real token. An
+// older one is refused, not sent: a rotated refresh token is at best
+// rejected, and at an endpoint that detects reuse (a rotated token used
+// again is taken for a stolen one) it revokes the whole login, logging the
+// user out everywhere.
 func (b *Broker) realRefresh(ph string) (string, error) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	real, ok := b.toReal[ph]
-	if !ok || !slices.Contains(b.refreshReals, real) {
-		return "", refuse("the request's refresh token is not one agentvault handed out")
+	if !ok || real != b.cur.refresh {
+		return "", refuse("the request's refresh token is not the current one agentvault handed out")
 	}
 	return real, nil
 }
@@ -164,9 +166,6 @@ func (r *Refresh) Response(status int, body []byte) ([]byte, error) {
 		if s != "" {
 			b.addSecret(s)
 		}
-	}
-	if !slices.Contains(b.refreshReals, next.refresh) {
-		b.refreshReals = append(b.refreshReals, next.refresh)
 	}
 
 	out, ok := deepCopy(resp).(map[string]any)
