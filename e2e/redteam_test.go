@@ -362,3 +362,27 @@ exit 0`)
 		t.Fatalf("the command read a hidden file through an inherited descriptor; its descriptors:\n%s", readFileOr(filepath.Join(out, "fds"), ""))
 	}
 }
+
+// TestRedteamPlaceholderAsMethod: the agent chooses the request method; a
+// placeholder used as one must not show in the audit log or the summary,
+// which are masked field by field.
+func TestRedteamPlaceholderAsMethod(t *testing.T) {
+	t.Skip("finding: proxy.emit (proxy/proxy.go) masks Path, Host, Warning and Error but not Method, which the agent chooses: " +
+		"a placeholder (or any text) sent as the method is written as is to the audit log and the OTLP export. " +
+		"Fix: mask r.Method too (or refuse a method that is not a known token)")
+	needBinary(t)
+	up := newUpstream(t, true)
+	s := runSession(t, sessionOpts{
+		config:  apiConfig,
+		env:     map[string]string{"TEST_API_TOKEN": newSecret(t, "api")},
+		connect: []string{connectTo("api.example.test", 443, up.Port)},
+		script:  curlTo("method", "https://api.example.test/echo/m", `-X "$API_TOKEN"`),
+	})
+	if s.code != 0 {
+		t.Fatalf("exit %d\n%s", s.code, s.stderr)
+	}
+	if len(s.audit) == 0 {
+		t.Fatal("no audit record: the probe did not reach the proxy")
+	}
+	s.assertNoPlaceholder(t, s.placeholder(t, "API_TOKEN"))
+}
