@@ -3,12 +3,13 @@ package config
 import (
 	"errors"
 	"fmt"
-	"golang.org/x/net/http/httpguts"
+	"maps"
 	"net/url"
-	"sort"
+	"slices"
 	"strconv"
 	"strings"
 
+	"golang.org/x/net/http/httpguts"
 	"gopkg.in/yaml.v3"
 
 	"github.com/agentvault/agentvault/backends"
@@ -131,12 +132,7 @@ func checkOTLPHeader(name, v string) error {
 func (o *OTLP) HeaderValues(lookupEnv func(string) (string, bool)) (map[string]string, []string, error) {
 	out := make(map[string]string, len(o.Headers))
 	seen := map[string]bool{}
-	names := make([]string, 0, len(o.Headers))
-	for k := range o.Headers {
-		names = append(names, k)
-	}
-	sort.Strings(names)
-	for _, k := range names {
+	for _, k := range slices.Sorted(maps.Keys(o.Headers)) {
 		v, vars, err := expandEnv(o.Headers[k], lookupEnv)
 		if err != nil {
 			return nil, nil, fmt.Errorf("audit.otlp.headers.%s: %v", k, err)
@@ -146,12 +142,7 @@ func (o *OTLP) HeaderValues(lookupEnv func(string) (string, bool)) (map[string]s
 			seen[name] = true
 		}
 	}
-	vars := make([]string, 0, len(seen))
-	for v := range seen {
-		vars = append(vars, v)
-	}
-	sort.Strings(vars)
-	return out, vars, nil
+	return out, slices.Sorted(maps.Keys(seen)), nil
 }
 
 // expandEnv replaces each ${NAME} in s. Any other "$" is literal, so a

@@ -80,7 +80,7 @@ func TestOTLPHeaderValues(t *testing.T) {
 			want:    map[string]string{"Authorization": "Bearer tok-123", "X-Org": "team-a/team-a", "X-Plain": "cost $5 x"},
 			vars:    []string{"ORG", "OTEL_TOKEN"},
 		},
-		{headers: map[string]string{"X-Plain": "a $HOME b"}, want: map[string]string{"X-Plain": "a $HOME b"}, vars: []string{}},
+		{headers: map[string]string{"X-Plain": "a $HOME b"}, want: map[string]string{"X-Plain": "a $HOME b"}, vars: nil},
 		{headers: map[string]string{"Authorization": "Bearer ${MISSING}"}, err: "audit.otlp.headers.Authorization: environment variable MISSING is not set"},
 		{headers: map[string]string{"Authorization": "Bearer ${EMPTY}"}, err: "environment variable EMPTY is not set"},
 	}

@@ -4,7 +4,8 @@
 package launcher
 
 import (
-	"sort"
+	"maps"
+	"slices"
 	"strings"
 )
 
@@ -123,13 +124,8 @@ func BuildEnv(s EnvSpec) []string {
 		env[k] = v
 	}
 
-	keys := make([]string, 0, len(env))
-	for k := range env {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	out := make([]string, 0, len(keys))
-	for _, k := range keys {
+	out := make([]string, 0, len(env))
+	for _, k := range slices.Sorted(maps.Keys(env)) {
 		out = append(out, k+"="+env[k])
 	}
 	return out
