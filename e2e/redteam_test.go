@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -385,4 +386,59 @@ func TestRedteamPlaceholderAsMethod(t *testing.T) {
 		t.Fatal("no audit record: the probe did not reach the proxy")
 	}
 	s.assertNoPlaceholder(t, s.placeholder(t, "API_TOKEN"))
+}
+
+// TestRedteamOTLPLoopbackSquat: in host mode the agent shares agentvault's
+// loopback. With a plain http:// collector on a loopback port that is not
+// taken (the local collector is not running), an agent that listens there
+// first receives the export requests, and with them the header that holds
+// the collector's token. Headers go over plain http only under --isolate,
+// where the agent has a loopback of its own.
+func TestRedteamOTLPLoopbackSquat(t *testing.T) {
+	needBinary(t)
+	if pythonExe == "" {
+		skipOutsideCI(t, "python3 is missing")
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	port := ln.Addr().(*net.TCPAddr).Port
+	ln.Close()
+	token := newSecret(t, "collector")
+	up := newUpstream(t, true)
+	squat := fmt.Sprintf(`
+import os, socket, time
+s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind(("127.0.0.1", %d)); s.listen(4); s.settimeout(8)
+open(os.path.join(os.environ["OUT"], "listening"), "w").close()
+try:
+    c, _ = s.accept(); c.settimeout(3)
+    open(os.path.join(os.environ["OUT"], "captured"), "wb").write(c.recv(65536))
+except Exception as e:
+    open(os.path.join(os.environ["OUT"], "squat.err"), "w").write(str(e))
+`, port)
+	s := runSession(t, sessionOpts{
+		config: fmt.Sprintf(`version: 1
+audit:
+  otlp:
+    endpoint: http://127.0.0.1:%d
+    headers:
+      Authorization: Bearer ${OTEL_COLLECTOR_TOKEN}
+`, port),
+		env:     map[string]string{"OTEL_COLLECTOR_TOKEN": token, "SQUAT": squat},
+		connect: []string{connectTo("api.example.test", 443, up.Port)},
+		script: `'` + pythonExe + `' -c "$SQUAT" &
+i=0; while [ ! -e "$OUT/listening" ] && [ $i -lt 50 ]; do sleep 0.1; i=$((i+1)); done
+` + curlTo("ok", "https://api.example.test/ok/x") + `wait
+`,
+	})
+	if strings.Contains(s.file("captured"), token) {
+		t.Fatal("the agent captured the collector's token by listening on its loopback port first")
+	}
+	// Refused before the command starts, naming the remedy, never the token.
+	if s.code != 78 || !strings.Contains(s.stderr, "https://") {
+		t.Fatalf("exit %d, want 78 naming https\n%s", s.code, s.stderr)
+	}
+	s.assertNoSecret(t, token)
 }
