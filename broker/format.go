@@ -30,6 +30,11 @@ type Format struct {
 	// same name in its directory while DirEnv is unset (Claude Code's
 	// global .claude.json), so a session copy of the directory links them.
 	HomeFiles []string
+	// HomeSecretKeys are top-level keys of those files that can hold a
+	// real credential (Claude Code keeps an API key made by a Console
+	// /login in .claude.json's primaryApiKey): the session links the files
+	// as they are, so a value there is the agent's to read.
+	HomeSecretKeys []string
 
 	// secretKeys: a string under one of these keys, at any depth of the
 	// store, is a credential and is replaced by a placeholder. This covers
@@ -72,16 +77,18 @@ type refreshMeta struct {
 // and reads access_token, refresh_token (absent: unchanged), expires_in and
 // scope from the answer.
 var Claude = &Format{
-	Name:       "claude",
-	DirEnv:     "CLAUDE_CONFIG_DIR",
-	HomeDir:    ".claude",
-	StoreFile:  ".credentials.json",
-	TokenURL:   "https://platform.claude.com/v1/oauth/token",
-	APIHosts:   []string{"api.anthropic.com"},
-	HomeFiles:  []string{".claude.json"},
-	secretKeys: []string{"accessToken", "refreshToken", "clientSecret", "access_token", "refresh_token", "id_token"},
-	access:     []string{"claudeAiOauth", "accessToken"},
-	refresh:    []string{"claudeAiOauth", "refreshToken"},
+	Name:      "claude",
+	DirEnv:    "CLAUDE_CONFIG_DIR",
+	HomeDir:   ".claude",
+	StoreFile: ".credentials.json",
+	TokenURL:  "https://platform.claude.com/v1/oauth/token",
+	APIHosts:  []string{"api.anthropic.com"},
+	HomeFiles: []string{".claude.json"},
+	// Read in Claude Code 2.1.332 as the "/login managed key".
+	HomeSecretKeys: []string{"primaryApiKey"},
+	secretKeys:     []string{"accessToken", "refreshToken", "clientSecret", "access_token", "refresh_token", "id_token"},
+	access:         []string{"claudeAiOauth", "accessToken"},
+	refresh:        []string{"claudeAiOauth", "refreshToken"},
 	// The store keeps accountUuid; the answer has account.uuid.
 	storeAccount: func(store map[string]any) string {
 		s, _ := getPath(store, []string{"claudeAiOauth", "accountUuid"}).(string)

@@ -1,6 +1,7 @@
 package session
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net/url"
@@ -123,6 +124,7 @@ func (r *runner) writeLogins() (map[string]string, error) {
 					if err := os.Symlink(home, filepath.Join(l.dir, h)); err != nil {
 						return nil, runErr(FailInternal, "logins: %w", err)
 					}
+					r.warnHomeSecrets(l, home)
 				}
 			}
 		}
@@ -135,6 +137,27 @@ func (r *runner) writeLogins() (map[string]string, error) {
 		}
 	}
 	return env, nil
+}
+
+// warnHomeSecrets warns of a real credential in a file the session copy
+// links as it is (Claude Code's primaryApiKey in ~/.claude.json): the agent
+// can read it, and the CLI may use it instead of the brokered login. The
+// warning names the file and the key, never the value.
+func (r *runner) warnHomeSecrets(l *login, path string) {
+	data, err := os.ReadFile(path)
+	if err != nil || len(data) > 16<<20 {
+		return
+	}
+	var top map[string]any
+	if json.Unmarshal(data, &top) != nil {
+		return
+	}
+	for _, k := range l.format.HomeSecretKeys {
+		if v, ok := top[k].(string); ok && v != "" {
+			r.redactor.AddSecret(l.name+" "+k, v)
+			r.warn(fmt.Sprintf("login %s: %s holds a real API key (%s) that the agent can read through the session's copy, and the CLI may use it instead of the brokered login; remove it (log out of the Console login) or run without logins", l.name, path, k))
+		}
+	}
 }
 
 // loginCredentials bind each login's API hosts and token endpoint, so the
