@@ -89,6 +89,9 @@ func (p *Proxy) finish(ex *exchange) {
 		if ex.leak != nil && ex.leak.hit != nil && !ex.leak.block {
 			ex.addWarning(fmt.Sprintf("secret of %q in a request body headed to %s, which it is not bound to", ex.leak.hit.Name, ex.rec.Host))
 		}
+		if ex.leak != nil && ex.leak.unreadable != "" && !ex.leak.block {
+			ex.addWarning(fmt.Sprintf("%s headed to %s: the rest sent unscanned", ex.leak.unreadable, ex.rec.Host))
+		}
 		p.emit(ex.rec)
 	})
 }
@@ -141,6 +144,9 @@ func (p *Proxy) roundTrip(req *http.Request) (*http.Response, error) {
 		case err != nil && ex.leak != nil && ex.leak.hit != nil && ex.leak.block:
 			res = p.refusal(req, ex, http.StatusForbidden, ActionLeakBlocked,
 				fmt.Sprintf("secret of %q in the request body headed to %s, which it is not bound to", ex.leak.hit.Name, ex.rec.Host))
+		case err != nil && ex.leak != nil && ex.leak.unreadable != "" && ex.leak.block:
+			res = unsupportedCoding(p.refusal(req, ex, http.StatusUnsupportedMediaType, ActionError,
+				fmt.Sprintf("%s headed to %s", ex.leak.unreadable, ex.rec.Host)))
 		case err != nil:
 			res = p.upstreamError(req, ex, err)
 		default:

@@ -1,6 +1,7 @@
 package proxy
 
 import (
+	"bytes"
 	"encoding/base64"
 	"net/url"
 	"strings"
@@ -38,12 +39,16 @@ func (f *formSet) addEncoded(s string) {
 }
 
 // leakForms returns the forms of a secret the leak guard looks for: raw,
-// percent-encoded (query and path, both hex cases), JSON-escaped, base64
+// percent-encoded (query and path, and every byte escaped; both hex cases),
+// JSON-escaped, base64
 // whole, and base64 at each of the three byte alignments it can take inside
 // a longer encoded string, as in "Basic base64(user:secret)".
 func leakForms(secret string) [][]byte {
 	f := formSet{[]byte(secret)}
 	addTextForms(&f, secret)
+	for _, e := range fullPercentForms(secret) {
+		f.addEncoded(e)
+	}
 	if len(secret) >= 6 {
 		for _, s := range base64Fragments(secret) {
 			f.addEncoded(s)
@@ -93,6 +98,70 @@ func percentForms(s string) []string {
 		}
 	}
 	return out
+}
+
+// fullPercentForms are s with every byte escaped ("%41%42"), in upper- and
+// lower-case hex: what an agent writes to slip a secret past a guard that
+// knows only the escapes encoders make. Three bytes for one, inside the
+// token class.
+func fullPercentForms(s string) []string {
+	const upper, lower = "0123456789ABCDEF", "0123456789abcdef"
+	var out []string
+	for _, hex := range []string{upper, lower} {
+		b := make([]byte, 0, 3*len(s))
+		for i := 0; i < len(s); i++ {
+			b = append(b, '%', hex[s[i]>>4], hex[s[i]&15])
+		}
+		out = append(out, string(b))
+	}
+	return out
+}
+
+// unescapePercent decodes every valid %XX in b (and '+' as a space, with
+// plus), leaving anything else as it is: escapes that mix encoded and plain
+// characters are combinatorial as needles, so text that is searched whole
+// is decoded once and searched for the raw forms. It returns nil when b
+// holds nothing to decode.
+func unescapePercent(b []byte, plus bool) []byte {
+	i := bytes.IndexByte(b, '%')
+	if plus {
+		if j := bytes.IndexByte(b, '+'); j >= 0 && (i < 0 || j < i) {
+			i = j
+		}
+	}
+	if i < 0 {
+		return nil
+	}
+	out := make([]byte, i, len(b))
+	copy(out, b[:i])
+	for ; i < len(b); i++ {
+		switch c := b[i]; {
+		case c == '%' && i+2 < len(b) && isHex(b[i+1]) && isHex(b[i+2]):
+			out = append(out, unhex(b[i+1])<<4|unhex(b[i+2]))
+			i += 2
+		case c == '+' && plus:
+			out = append(out, ' ')
+		default:
+			out = append(out, c)
+		}
+	}
+	return out
+}
+
+// findUnescaped looks for the needles in b percent-decoded, with '+' kept
+// and as a space (a query or form body); nil when b has no escapes.
+func findUnescaped(m *matcher, b []byte) *credential {
+	if bytes.IndexByte(b, '%') < 0 {
+		return nil
+	}
+	for _, plus := range []bool{false, true} {
+		if d := unescapePercent(b, plus); d != nil {
+			if c := m.find(d); c != nil {
+				return c
+			}
+		}
+	}
+	return nil
 }
 
 // lowerPercentHex lower-cases the two hex digits after every '%'.

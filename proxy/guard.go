@@ -80,6 +80,9 @@ func (p *Proxy) checkLeak(req *http.Request, host string, port int, ex *exchange
 			}
 		}
 	}
+	if hit == nil {
+		hit = findUnescapedRequest(m, req)
+	}
 	if hit != nil {
 		if r := p.leakFound(req, ex, hit, host); r != nil {
 			return r
@@ -87,6 +90,17 @@ func (p *Proxy) checkLeak(req *http.Request, host string, port int, ex *exchange
 	}
 	if req.Body == nil || req.Body == http.NoBody {
 		return nil
+	}
+	// A compressed body is scanned decoded (reqcodings.go); one in a coding
+	// the guard cannot read is not sent when blocking.
+	var codings []string
+	if _, ok := req.Header["Content-Encoding"]; ok && req.ContentLength != 0 {
+		var why string
+		if codings, why = requestCodings(req.Header, host); why != "" {
+			if r := p.unreadableBody(req, ex, why); r != nil {
+				return r
+			}
+		}
 	}
 	if req.ContentLength >= 0 && req.ContentLength <= maxBuffered {
 		// A small body is checked whole before the upstream is contacted,
@@ -99,6 +113,24 @@ func (p *Proxy) checkLeak(req *http.Request, host string, port int, ex *exchange
 		if c := m.find(buf); c != nil {
 			return p.leakFound(req, ex, c, host)
 		}
+		if c := findUnescaped(m, buf); c != nil {
+			return p.leakFound(req, ex, c, host)
+		}
+		if len(codings) > 0 {
+			c, why := scanCodedBody(buf, codings, m)
+			if c != nil {
+				return p.leakFound(req, ex, c, host)
+			}
+			if why != "" {
+				return p.unreadableBody(req, ex, why+" headed to "+host)
+			}
+		}
+		return nil
+	}
+	if len(codings) > 0 {
+		cr := newCodedLeakReader(req.Body, codings, m, p.Guard.leakBlocks())
+		ex.leak = cr.lr
+		req.Body = cr
 		return nil
 	}
 	// Larger or unknown lengths are scanned as they stream: the part of the
@@ -106,6 +138,46 @@ func (p *Proxy) checkLeak(req *http.Request, host string, port int, ex *exchange
 	lr := newLeakReader(req.Body, m, p.Guard.leakBlocks())
 	ex.leak = lr
 	req.Body = lr
+	return nil
+}
+
+// unreadableBody handles a request body the leak guard cannot read: refused
+// with 415 (an error record naming the coding) when blocking, since the
+// guard would otherwise wave through whatever the coding hides; noted and
+// sent when warning.
+func (p *Proxy) unreadableBody(req *http.Request, ex *exchange, why string) *http.Response {
+	if p.Guard.leakBlocks() {
+		return unsupportedCoding(p.refusal(req, ex, http.StatusUnsupportedMediaType, ActionError, why))
+	}
+	ex.addWarning(why + ": sent unscanned")
+	return nil
+}
+
+// unsupportedCoding says, as RFC 9110 asks of a 415 for a content coding,
+// which codings would have been read.
+func unsupportedCoding(res *http.Response) *http.Response {
+	res.Header.Set("Accept-Encoding", "gzip, deflate")
+	return res
+}
+
+// findUnescapedRequest looks for secrets in the query and the header values
+// percent-decoded, so that escapes mixing encoded and plain characters do
+// not hide one (the path is decoded already).
+func findUnescapedRequest(m *matcher, req *http.Request) *credential {
+	if strings.IndexByte(req.URL.RawQuery, '%') >= 0 {
+		if c := findUnescaped(m, []byte(req.URL.RawQuery)); c != nil {
+			return c
+		}
+	}
+	for _, vs := range req.Header {
+		for _, v := range vs {
+			if strings.IndexByte(v, '%') >= 0 {
+				if c := findUnescaped(m, []byte(v)); c != nil {
+					return c
+				}
+			}
+		}
+	}
 	return nil
 }
 

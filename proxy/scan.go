@@ -328,6 +328,9 @@ type leakReader struct {
 	scanReader
 	block bool // false: note the hit and pass the body on (guard.leak: warn)
 	hit   *credential
+	// unreadable says why a compressed body could not be scanned to its
+	// end (reqcodings.go); the body stopped there when blocking.
+	unreadable string
 }
 
 func newLeakReader(src io.ReadCloser, m *matcher, block bool) *leakReader {
