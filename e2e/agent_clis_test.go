@@ -420,7 +420,7 @@ func TestAgentCLIReflection(t *testing.T) {
 	dir := agentCLIDir(t)
 	c := agentCLIs()[0]
 	fake := newAgentFakeFor(t)
-	fake.reflect = c.keyHeader
+	fake.setReflect(c.keyHeader)
 	r := execAgentCLI(t, dir, c, fake)
 	ph := r.s.placeholder(t, c.keyVar)
 	if got, want := c.answer(jsonObjects(r.out)), fake.answer()+" key="+ph; got != want {

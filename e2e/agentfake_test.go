@@ -29,16 +29,24 @@ type agentFake struct {
 	// pieces, joined, are the answer every CLI must print.
 	pieces []string
 	pause  time.Duration
-	// reflect, when set, makes the Anthropic answer end with one more
-	// event: " key=" and the value reflect picks from the request (an
-	// upstream handing the key back to the agent).
-	reflect func(h http.Header) string
 
-	mu     sync.Mutex
-	reqs   []agentRequest
-	writes map[string][][]int64 // stream kind -> per stream, UnixNano after each piece's flush
-	wsIn   int64                // WebSocket payload bytes received
-	wsOut  int64                // and sent
+	mu sync.Mutex
+	// reflect, when set (setReflect), makes the Anthropic answer end with
+	// one more event: " key=" and the value reflect picks from the request
+	// (an upstream handing the key back to the agent). Under mu: the test
+	// sets it while the server runs.
+	reflect func(h http.Header) string
+	reqs    []agentRequest
+	writes  map[string][][]int64 // stream kind -> per stream, UnixNano after each piece's flush
+	wsIn    int64                // WebSocket payload bytes received
+	wsOut   int64                // and sent
+}
+
+// setReflect makes the fake hand back what pick takes from the request.
+func (f *agentFake) setReflect(pick func(h http.Header) string) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.reflect = pick
 }
 
 // agentRequest is one request the fake received.
@@ -238,8 +246,11 @@ func (f *agentFake) anthropicMessages(w http.ResponseWriter, r *http.Request, bo
 		return
 	}
 	pieces := f.pieces
-	if f.reflect != nil {
-		v := f.reflect(r.Header)
+	f.mu.Lock()
+	reflect := f.reflect
+	f.mu.Unlock()
+	if reflect != nil {
+		v := reflect(r.Header)
 		pieces = append(slices.Clone(pieces), " key="+v)
 	}
 	f.stream(w, r, "anthropic", pieces,
