@@ -128,7 +128,7 @@ func (p *Proxy) checkLeak(req *http.Request, host string, port int, ex *exchange
 		return nil
 	}
 	if len(codings) > 0 {
-		cr := newCodedLeakReader(req.Body, codings, m, p.Guard.leakBlocks())
+		cr := newCodedLeakReader(req.Body, codings, m, p.Guard.leakBlocks(), maxHeldCoded)
 		ex.leak = cr.lr
 		req.Body = cr
 		return nil

@@ -95,9 +95,10 @@ type feed struct {
 	pos   int
 	given int64
 	base  int64 // the stream offset of buf[0]
-	keep  bool  // buf[:pos] is kept until dropped (released to the upstream)
+	keep  bool  // buf[:pos] is kept until released to the upstream
+	rel   int64 // with keep: the stream offset up to which bytes are released
 	err   error
-	limit int // with keep: the most buf may hold
+	limit int // with keep: the most bytes held (read and not released); 0: no limit
 }
 
 func (f *feed) fill() error {
@@ -110,9 +111,12 @@ func (f *feed) fill() error {
 	if !f.keep {
 		f.base += int64(len(f.buf))
 		f.buf, f.pos = f.buf[:0], 0
-	} else if len(f.buf) >= f.limit {
+	} else if held := int64(len(f.buf)) - (f.rel - f.base); f.limit > 0 && held >= int64(f.limit) {
 		f.err = errUnreadable
 		return f.err
+	}
+	if cap(f.buf)-len(f.buf) < 4<<10 {
+		f.compact()
 	}
 	if cap(f.buf)-len(f.buf) < 4<<10 {
 		nb := make([]byte, len(f.buf), max(2*cap(f.buf), 32<<10))
@@ -163,7 +167,7 @@ func (f *feed) Read(p []byte) (int, error) {
 
 // peek returns up to n bytes without giving them.
 func (f *feed) peek(n int) ([]byte, error) {
-	for len(f.buf)-f.pos < n {
+	for i := 0; len(f.buf)-f.pos < n && i < 100; i++ {
 		if f.err != nil {
 			break
 		}
@@ -182,15 +186,17 @@ func (f *feed) peek(n int) ([]byte, error) {
 	return f.buf[f.pos:min(len(f.buf), f.pos+n)], f.err
 }
 
-// drop forgets a kept feed's bytes before stream offset off, once they are
-// at least half of it (each drop moves the rest to the front).
-func (f *feed) drop(off int64) {
-	k := int(off - f.base)
-	if k <= 0 || 2*k < len(f.buf) {
+// release notes that a kept feed's bytes before stream offset off went to
+// the upstream; compact forgets them when room is needed.
+func (f *feed) release(off int64) { f.rel = max(f.rel, off) }
+
+func (f *feed) compact() {
+	k := int(f.rel - f.base)
+	if !f.keep || k <= 0 {
 		return
 	}
 	n := copy(f.buf, f.buf[k:])
-	f.buf, f.pos, f.base = f.buf[:n], max(f.pos-k, 0), off
+	f.buf, f.pos, f.base = f.buf[:n], max(f.pos-k, 0), f.rel
 }
 
 // mark is a layer's progress after one read: it had taken in bytes of its
@@ -210,6 +216,9 @@ type layer struct {
 func (l *layer) Read(p []byte) (int, error) {
 	if l.dec == nil {
 		d, err := l.open(l.in)
+		if err == io.EOF && l.in.given == 0 && len(l.in.buf) == l.in.pos {
+			return 0, io.EOF // no input at all: nothing to decode
+		}
 		if err != nil {
 			return 0, decodeErr(err)
 		}
@@ -237,7 +246,7 @@ func decodeErr(err error) error {
 	}
 	var se srcErr
 	if errors.As(err, &se) {
-		return se.err
+		return se // unwrapped by the reader of the last layer
 	}
 	return errUnreadable
 }
@@ -303,8 +312,10 @@ type codedLeakReader struct {
 	codings string // as the request named them, for the refusal
 }
 
-func newCodedLeakReader(src io.ReadCloser, codings []string, m *matcher, block bool) *codedLeakReader {
-	c := &codedLeakReader{src: src, raw: &feed{src: srcReader{src}, keep: true, limit: maxHeldCoded}, codings: strings.Join(codings, ", ")}
+// newCodedLeakReader scans src decoded; holdLimit caps the compressed bytes
+// held back (0: none, for a body already in memory).
+func newCodedLeakReader(src io.ReadCloser, codings []string, m *matcher, block bool, holdLimit int) *codedLeakReader {
+	c := &codedLeakReader{src: src, raw: &feed{src: srcReader{src}, keep: true, limit: holdLimit}, codings: strings.Join(codings, ", ")}
 	in := c.raw
 	capFn := func() int64 { return maxDecodedBase + maxDecodedRatio*(c.raw.base+int64(len(c.raw.buf))) }
 	var top io.Reader
@@ -339,7 +350,7 @@ func (c *codedLeakReader) Read(p []byte) (int, error) {
 	off := int(c.sent - c.raw.base)
 	n := copy(p, c.raw.buf[off:off+int(min(int64(len(p)), c.safe-c.sent))])
 	c.sent += int64(n)
-	c.raw.drop(c.sent)
+	c.raw.release(c.sent)
 	return n, nil
 }
 
@@ -417,7 +428,7 @@ func (c *codedLeakReader) Close() error { return c.src.Close() }
 // scanCodedBody reads a whole compressed body (buf) through the decoders and
 // the scan: the credential found, or why it could not be read.
 func scanCodedBody(buf []byte, codings []string, m *matcher) (*credential, string) {
-	c := newCodedLeakReader(io.NopCloser(bytes.NewReader(buf)), codings, m, true)
+	c := newCodedLeakReader(io.NopCloser(bytes.NewReader(buf)), codings, m, true, 0)
 	_, err := io.Copy(io.Discard, c)
 	switch {
 	case c.lr.hit != nil:

@@ -191,6 +191,7 @@ func TestLeakGuardUnreadableBodies(t *testing.T) {
 		{"data after a zlib stream", "deflate", append(zlibbed(t, []byte("hello")), "trailing"...), "after the end"},
 		{"data after a gzip stream", "gzip", append(gzipped(t, "hello"), "trailing"...), "cannot read"},
 		{"bomb", "gzip", bomb, "cannot read"},
+		{"empty blocks held back too long", "deflate", bytes.Repeat([]byte{0, 0, 0, 0xff, 0xff}, 300<<10), "cannot read"},
 	}
 	for _, tc := range cases {
 		for _, mode := range []string{"small", "streamed"} {
@@ -257,7 +258,9 @@ func TestCodedScanIsNoPrefixOracle(t *testing.T) {
 					w.Flush() // no Close: the client pauses mid-stream
 					return b.Bytes()
 				}
-				wrap := func(rc io.ReadCloser) io.Reader { return newCodedLeakReader(rc, []string{"gzip"}, m, true) }
+				wrap := func(rc io.ReadCloser) io.Reader {
+					return newCodedLeakReader(rc, []string{"gzip"}, m, true, maxHeldCoded)
+				}
 				right := releasedBeforePause(t, stream(n.b[:k]), 0, wrap)
 				other := releasedBeforePause(t, stream(wrongOf(n.b[:k], m)), 0, wrap)
 				if len(right) != len(other) {
@@ -321,5 +324,43 @@ func TestCodedLeakThroughProxy(t *testing.T) {
 	recs := h.waitRecords(t, 3)
 	if recs[0].Action != ActionLeakBlocked || recs[1].Action != ActionError || recs[1].Status != http.StatusUnsupportedMediaType || recs[2].Action != ActionPass {
 		t.Errorf("records %+v", recs)
+	}
+}
+
+// failingBody returns data, then fails as a client that went away does.
+type failingBody struct{ r io.Reader }
+
+var errClientGone = fmt.Errorf("client went away")
+
+func (f failingBody) Read(p []byte) (int, error) {
+	n, err := f.r.Read(p)
+	if err == io.EOF {
+		return n, errClientGone
+	}
+	return n, err
+}
+
+func (failingBody) Close() error { return nil }
+
+// TestCodedBodyEdges: an empty compressed body passes; a client whose body
+// fails mid-stream is that failure, not an unreadable body.
+func TestCodedBodyEdges(t *testing.T) {
+	m := newMatcher([]*credential{testCred("a", codedSecret, "PH", "a.test")}, leakForms)
+	for _, codings := range [][]string{{"gzip"}, {"deflate"}, {"gzip", "gzip"}} {
+		name := strings.Join(codings, ", ")
+		t.Run("empty/"+name, func(t *testing.T) {
+			c := newCodedLeakReader(io.NopCloser(bytes.NewReader(nil)), codings, m, true, maxHeldCoded)
+			if got, err := io.ReadAll(c); err != nil || len(got) != 0 {
+				t.Fatalf("empty body: %q %v", got, err)
+			}
+		})
+		t.Run("client fails/"+name, func(t *testing.T) {
+			body := encode(t, noisy(300<<10, 9), codings...)
+			c := newCodedLeakReader(failingBody{bytes.NewReader(body[:len(body)/2])}, codings, m, true, maxHeldCoded)
+			_, err := io.ReadAll(c)
+			if err != errClientGone || c.lr.unreadable != "" {
+				t.Fatalf("err %v, unreadable %q", err, c.lr.unreadable)
+			}
+		})
 	}
 }
