@@ -191,6 +191,7 @@ func TestLeakGuardUnreadableBodies(t *testing.T) {
 		{"data after a zlib stream", "deflate", append(zlibbed(t, []byte("hello")), "trailing"...), "after the end"},
 		{"data after a gzip stream", "gzip", append(gzipped(t, "hello"), "trailing"...), "cannot read"},
 		{"bomb", "gzip", bomb, "cannot read"},
+		{"gzip in aws-chunked framing", "aws-chunked, gzip", gz, "aws-chunked"},
 		{"empty blocks held back too long", "deflate", bytes.Repeat([]byte{0, 0, 0, 0xff, 0xff}, 300<<10), "cannot read"},
 	}
 	for _, tc := range cases {
@@ -362,5 +363,27 @@ func TestCodedBodyEdges(t *testing.T) {
 				t.Fatalf("err %v, unreadable %q", err, c.lr.unreadable)
 			}
 		})
+	}
+}
+
+// TestAWSChunkedScannedAsSent: S3's aws-chunked framing is not a
+// compression: such a body is scanned as sent, refused with a secret in it
+// and passed without.
+func TestAWSChunkedScannedAsSent(t *testing.T) {
+	for _, tc := range []struct {
+		body  string
+		leaks bool
+	}{
+		{"10;chunk-signature=abc\r\nhello " + codedSecret + "\r\n0;chunk-signature=def\r\n\r\n", true},
+		{"5;chunk-signature=abc\r\nhello\r\n0;chunk-signature=def\r\n\r\n", false},
+	} {
+		p := codedProxy("block")
+		req, _ := http.NewRequest("PUT", "https://b.test/bucket/key", strings.NewReader(tc.body))
+		req.Header.Set("Content-Encoding", "aws-chunked")
+		ex := &exchange{}
+		res := p.checkLeak(req, "b.test", 443, ex)
+		if refused := res != nil && res.StatusCode == http.StatusForbidden && ex.rec.Action == ActionLeakBlocked; refused != tc.leaks {
+			t.Errorf("leaks %v: refused %v (%+v)", tc.leaks, refused, ex.rec)
+		}
 	}
 }
