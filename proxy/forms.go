@@ -100,21 +100,18 @@ func percentForms(s string) []string {
 	return out
 }
 
-// fullPercentForms are s with every byte escaped ("%41%42"), in upper- and
-// lower-case hex: what an agent writes to slip a secret past a guard that
-// knows only the escapes encoders make. Three bytes for one, inside the
-// token class.
+// fullPercentForms are s with every byte escaped ("%41%42"): what an agent
+// writes to slip a secret past a guard that knows only the escapes encoders
+// make. One form: a needle made only of escapes matches its hex digits in
+// any case, upper, lower or mixed (newNeedle). Three bytes for one, inside
+// the token class.
 func fullPercentForms(s string) []string {
-	const upper, lower = "0123456789ABCDEF", "0123456789abcdef"
-	var out []string
-	for _, hex := range []string{upper, lower} {
-		b := make([]byte, 0, 3*len(s))
-		for i := 0; i < len(s); i++ {
-			b = append(b, '%', hex[s[i]>>4], hex[s[i]&15])
-		}
-		out = append(out, string(b))
+	const hex = "0123456789ABCDEF"
+	b := make([]byte, 0, 3*len(s))
+	for i := 0; i < len(s); i++ {
+		b = append(b, '%', hex[s[i]>>4], hex[s[i]&15])
 	}
-	return out
+	return []string{string(b)}
 }
 
 // unescapePercent decodes every valid %XX in b (and '+' as a space, with

@@ -9,14 +9,52 @@ import (
 )
 
 func TestFullPercentForms(t *testing.T) {
-	for _, tc := range []struct{ in, upper, lower string }{
-		{"AB", "%41%42", "%41%42"},
-		{"a/ÿ", "%61%2F%C3%BF", "%61%2f%c3%bf"},
-		{"key-Z9", "%6B%65%79%2D%5A%39", "%6b%65%79%2d%5a%39"},
+	for _, tc := range []struct{ in, want string }{
+		{"AB", "%41%42"},
+		{"a/ÿ", "%61%2F%C3%BF"},
+		{"key-Z9", "%6B%65%79%2D%5A%39"},
 	} {
-		got := fullPercentForms(tc.in)
-		if len(got) != 2 || got[0] != tc.upper || got[1] != tc.lower {
-			t.Errorf("%q: %q, want %q and %q", tc.in, got, tc.upper, tc.lower)
+		if got := fullPercentForms(tc.in); len(got) != 1 || got[0] != tc.want {
+			t.Errorf("%q: %q, want %q", tc.in, got, tc.want)
+		}
+	}
+}
+
+// TestFoldNeedle: a needle made only of escapes matches its hex digits in
+// any case, in a body, a header value and a redaction; others match
+// exactly as before.
+func TestFoldNeedle(t *testing.T) {
+	c := testCred("a", "key-", "PH", "a.test")
+	n := newNeedle([]byte("%6B%65%79%2D"), c)
+	if !n.fold || n.anchor != 0 {
+		t.Fatalf("fold %v anchor %d", n.fold, n.anchor)
+	}
+	for _, tc := range []struct {
+		text string
+		want bool
+	}{
+		{"x=%6B%65%79%2D;", true},
+		{"x=%6b%65%79%2d;", true},
+		{"x=%6b%65%79%2D;", true},
+		{"x=%6B%65%79%2E;", false},
+		{"x=%6B%65%79", false},
+		{strings.Repeat("%", 5000) + "%6b%65%79%2D", true},
+	} {
+		if got := n.in([]byte(tc.text)); got != tc.want {
+			t.Errorf("%.30q: %v, want %v", tc.text, got, tc.want)
+		}
+		m := &matcher{needles: []needle{n}}
+		if got := m.findString(tc.text) != nil; got != tc.want {
+			t.Errorf("findString %.30q: %v, want %v", tc.text, got, tc.want)
+		}
+	}
+	m := &matcher{needles: []needle{n}}
+	if got, hit := m.redact([]byte("a %6b%65%79%2d b %6B%65%79%2D c")); !hit || string(got) != "a PH b PH c" {
+		t.Errorf("redact: %q %v", got, hit)
+	}
+	for _, s := range []string{"%2", "%2F%", "%zz%41", "abc", "%41%42x"} {
+		if allEscapes([]byte(s)) {
+			t.Errorf("%q taken for escapes only", s)
 		}
 	}
 }
@@ -69,10 +107,11 @@ func mixedEscapes(s, hex string) string {
 // query, a header, a small body).
 func TestLeakGuardPercentEscapes(t *testing.T) {
 	const s = "pct-Secret_0123456789/x y"
-	full := fullPercentForms(s)
+	full := fullPercentForms(s)[0]
 	forms := map[string]string{
-		"every byte, upper hex":    full[0],
-		"every byte, lower hex":    full[1],
+		"every byte, upper hex":    full,
+		"every byte, lower hex":    strings.ToLower(full),
+		"every byte, mixed hex":    mixedHexCase(full),
 		"every other byte":         mixedEscapes(s, "0123456789ABCDEF"),
 		"every other byte, lower":  mixedEscapes(s, "0123456789abcdef"),
 		"query form with plus":     strings.ReplaceAll(mixedEscapes(s, "0123456789ABCDEF"), "%20", "+"),
@@ -136,7 +175,7 @@ func TestFullPercentFormsInHoldback(t *testing.T) {
 		found := 0
 		for _, f := range fullPercentForms(s) {
 			for _, n := range m.needles {
-				if string(n.b) == f {
+				if string(n.b) == f && n.fold {
 					found++
 				}
 			}
@@ -149,12 +188,26 @@ func TestFullPercentFormsInHoldback(t *testing.T) {
 				t.Fatalf("%q: %d bytes, cap %d", f, len(f), m.maxLen)
 			}
 		}
-		if found != 2 {
-			t.Errorf("%q: %d of the 2 every-byte escapes are needles", s, found)
+		if found != 1 {
+			t.Errorf("%q: the every-byte escape is not a case-folding needle", s)
 		}
 	}
 	m := newMatcher([]*credential{testCred("a", "sk-ant-api03-Qw3rTy_uIop", "PH", "a.test")}, leakForms)
 	if m.hold != tokenClass {
 		t.Error("an API key's class is no longer the token class")
 	}
+}
+
+// mixedHexCase lower-cases every other hex letter.
+func mixedHexCase(s string) string {
+	b := []byte(s)
+	for i, k := 0, 0; i < len(b); i++ {
+		if 'A' <= b[i] && b[i] <= 'F' {
+			if k%2 == 0 {
+				b[i] += 'a' - 'A'
+			}
+			k++
+		}
+	}
+	return string(b)
 }

@@ -15,7 +15,33 @@ type needle struct {
 	b      []byte
 	s      string // b, for header values and URLs: no conversion per search
 	anchor int    // index in b of its rarest byte in ordinary text: see in
-	cred   *credential
+	// fold: b is made only of %XX escapes, whose hex digits a decoder reads
+	// in either case: it matches with its letters in any case (%2f%2F), so
+	// one needle covers every mix an agent could write.
+	fold bool
+	cred *credential
+}
+
+// newNeedle builds the needle for form b of cred's secret.
+func newNeedle(b []byte, cred *credential) needle {
+	n := needle{b: b, s: string(b), anchor: anchorOf(b), fold: allEscapes(b), cred: cred}
+	if n.fold {
+		n.anchor = 0 // a '%': the same in every case
+	}
+	return n
+}
+
+// allEscapes reports whether b is nothing but %XX escapes.
+func allEscapes(b []byte) bool {
+	if len(b) == 0 || len(b)%3 != 0 {
+		return false
+	}
+	for i := 0; i < len(b); i += 3 {
+		if b[i] != '%' || !isHex(b[i+1]) || !isHex(b[i+2]) {
+			return false
+		}
+	}
+	return true
 }
 
 // in reports whether n occurs in b. It looks for n's rarest byte (by a
@@ -25,7 +51,10 @@ type needle struct {
 // common letter, and scans four needles over every byte of a download at
 // a quarter of the speed. The result is bytes.Contains's; after many false
 // hits (text full of the anchor) it hands over to bytes.Index.
-func (n *needle) in(b []byte) bool {
+func (n *needle) in(b []byte) bool { return n.index(b) >= 0 }
+
+// index is where n first occurs in b, or -1.
+func (n *needle) index(b []byte) int {
 	nb := n.b
 	off, c := n.anchor, nb[n.anchor]
 	last := len(b) - len(nb) + off // the last place the anchor can be
@@ -33,17 +62,38 @@ func (n *needle) in(b []byte) bool {
 	for i := off; i <= last; i++ {
 		j := bytes.IndexByte(b[i:last+1], c)
 		if j < 0 {
-			return false
+			return -1
 		}
 		i += j
-		if bytes.Equal(b[i-off:i-off+len(nb)], nb) {
-			return true
+		if at := b[i-off : i-off+len(nb)]; n.fold && bytes.EqualFold(at, nb) || bytes.Equal(at, nb) {
+			return i - off
 		}
-		if fails++; fails > 16+(i>>5) {
-			return bytes.Contains(b[i-off+1:], nb)
+		if fails++; fails > 16+(i>>5) && !n.fold {
+			if k := bytes.Index(b[i-off+1:], nb); k >= 0 {
+				return i - off + 1 + k
+			}
+			return -1
 		}
 	}
-	return false
+	return -1
+}
+
+// replace writes ph for every occurrence of n in b.
+func (n *needle) replace(b []byte, ph string) []byte {
+	if !n.fold {
+		return bytes.ReplaceAll(b, n.b, []byte(ph))
+	}
+	var out []byte
+	rest := b
+	for {
+		i := n.index(rest)
+		if i < 0 {
+			break
+		}
+		out = append(append(out, rest[:i]...), ph...)
+		rest = rest[i+len(n.b):]
+	}
+	return append(out, rest...)
 }
 
 // commonness ranks bytes by how often they occur in the text a proxy
@@ -118,7 +168,7 @@ func newMatcherOf(creds []*credential, values []string, forms func(string) [][]b
 		ns := c.needlesOf(values[i], forms)
 		longestInput = max(longestInput, ns.longestInput)
 		for _, b := range ns.forms {
-			m.needles = append(m.needles, needle{b: b, s: string(b), anchor: anchorOf(b), cred: c})
+			m.needles = append(m.needles, newNeedle(b, c))
 		}
 	}
 	// Longest first: when one credential's value holds another's, redacting
@@ -178,7 +228,14 @@ func (m *matcher) find(b []byte) *credential {
 }
 
 func (m *matcher) findString(s string) *credential {
-	for _, n := range m.needles {
+	for i := range m.needles {
+		n := &m.needles[i]
+		if n.fold {
+			if strings.IndexByte(s, '%') >= 0 && n.in([]byte(s)) {
+				return n.cred
+			}
+			continue
+		}
 		if strings.Contains(s, n.s) {
 			return n.cred
 		}
@@ -193,7 +250,7 @@ func (m *matcher) redact(b []byte) ([]byte, bool) {
 	hit := false
 	for i := range m.needles {
 		if n := &m.needles[i]; n.in(b) {
-			b = bytes.ReplaceAll(b, n.b, []byte(n.cred.Placeholder))
+			b = n.replace(b, n.cred.Placeholder)
 			hit = true
 		}
 	}
