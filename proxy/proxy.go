@@ -241,7 +241,9 @@ func (p *Proxy) emit(r Record) {
 	if p.Record == nil {
 		return
 	}
-	r.Path, r.Host, r.Warning, r.Error = p.mask(r.Path), p.mask(r.Host), p.mask(r.Warning), p.mask(r.Error)
+	// The agent chooses the method as freely as the path.
+	r.Method, r.Path, r.Host = p.mask(r.Method), p.mask(r.Path), p.mask(r.Host)
+	r.Warning, r.Error = p.mask(r.Warning), p.mask(r.Error)
 	p.Record(r)
 }
 

@@ -109,6 +109,13 @@ func (p *Proxy) brokerRequest(req *http.Request, t *target, ex *exchange) *http.
 }
 
 func (p *Proxy) brokerTokenRequest(req *http.Request, tb *TokenBroker, ex *exchange) *http.Response {
+	// The CLIs send their refresh in the body alone. An endpoint that also
+	// reads parameters from the query would take one the broker never saw
+	// (a refresh token of the agent's own account, whose answer the
+	// write-back would put in the user's store).
+	if req.URL.RawQuery != "" || req.URL.ForceQuery {
+		return p.refusal(req, ex, http.StatusForbidden, ActionDeny, tb.Name+": a token request with a query string")
+	}
 	var body []byte
 	if req.Body != nil {
 		var err error
