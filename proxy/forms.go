@@ -152,6 +152,9 @@ func findUnescaped(m *matcher, b []byte) *credential {
 		return nil
 	}
 	for _, plus := range []bool{false, true} {
+		if plus && bytes.IndexByte(b, '+') < 0 {
+			break // the same text again
+		}
 		if d := unescapePercent(b, plus); d != nil {
 			if c := m.find(d); c != nil {
 				return c
