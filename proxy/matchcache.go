@@ -1,6 +1,9 @@
 package proxy
 
-import "sync"
+import (
+	"slices"
+	"sync"
+)
 
 // matcherCache keeps the matchers the guards build for every request: the
 // reflection guard's over every credential, and the leak guard's over the
@@ -20,6 +23,9 @@ type matcherKey struct {
 	leak bool
 	host string
 	port int
+	// held counts the brokered logins' past values the reflection
+	// matcher covers: they only grow, so a new count is a new matcher.
+	held int
 }
 
 type cachedMatcher struct {
@@ -32,9 +38,18 @@ type cachedMatcher struct {
 // reaches, dropped wholesale when full.
 const maxCachedMatchers = 1024
 
-// reflectMatcher is newMatcher(p.policy.creds, reflectForms), cached.
+// reflectMatcher is newMatcher over p.policy.creds and every value a
+// brokered login has held (reflectForms), cached. A login's credential
+// knows only its current access token, and an API may echo one a refresh
+// replaced while the request that carried it was in flight.
 func (p *Proxy) reflectMatcher() *matcher {
-	return p.cachedMatcher(matcherKey{}, func() []*credential { return p.policy.creds }, reflectForms)
+	var held []*credential
+	for _, tb := range p.TokenBrokers {
+		held = append(held, tb.heldCreds()...)
+	}
+	return p.cachedMatcher(matcherKey{held: len(held)}, func() []*credential {
+		return append(slices.Clip(p.policy.creds), held...)
+	}, reflectForms)
 }
 
 // leakMatcher is newMatcher(p.unboundCreds(host, port), leakForms), cached.

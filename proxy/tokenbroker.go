@@ -6,6 +6,7 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -37,10 +38,32 @@ type TokenBroker struct {
 	hosts    patterns
 	endpoint target
 	path     string
+	heldMu   sync.Mutex
+	held     []*credential // see heldCreds
 	// pending maps an exchange whose request was rewritten to its
 	// answer's rewriter. An exchange whose upstream round trip fails
 	// leaves its entry behind: a few bytes per failed refresh.
 	pending sync.Map
+}
+
+// heldCreds returns a fixed stand-in credential, named as the login, for
+// every real value the login has held (Secrets), for the reflection
+// guard. The list only grows, and an entry keeps its identity, so a cached
+// matcher stays valid until the login's next refresh.
+func (tb *TokenBroker) heldCreds() []*credential {
+	if tb.Secrets == nil {
+		return nil
+	}
+	values := tb.Secrets()
+	tb.heldMu.Lock()
+	defer tb.heldMu.Unlock()
+	for _, v := range values {
+		if v == "" || slices.ContainsFunc(tb.held, func(c *credential) bool { return c.Secret() == v }) {
+			continue
+		}
+		tb.held = append(tb.held, &credential{Credential: &Credential{Name: tb.Name, Secret: func() string { return v }}})
+	}
+	return slices.Clip(tb.held)
 }
 
 // maxTokenBody bounds a token request or answer; real ones are a few
