@@ -424,6 +424,8 @@ func TestWebSocketLeakBlocked(t *testing.T) {
 			{op: wsText, payload: []byte("x " + wsOther[:5])},
 			{fin: true, op: wsContinuation, payload: []byte(wsOther[5:])}}, cred: "other", leaked: wsOther[5:]},
 		{name: "base64 in a binary frame", frames: []tFrame{{fin: true, op: wsBinary, payload: []byte(b64)}}, cred: "other", leaked: b64},
+		{name: "every byte percent-escaped, mixed hex case", frames: []tFrame{text("x " + mixedHexCase(fullPercentForms(wsOther)[0]))},
+			cred: "other", leaked: mixedHexCase(fullPercentForms(wsOther)[0])},
 		{name: "in a ping", frames: []tFrame{{fin: true, op: wsPing, payload: []byte(wsOther)}}, cred: "other", leaked: wsOther},
 		{name: "in a close reason", frames: []tFrame{closeFrame(1000, wsOther, false)}, cred: "other", leaked: wsOther},
 		{name: "bound secret over plain ws", plain: true, frames: []tFrame{text(secret)}, cred: "api", leaked: secret},
