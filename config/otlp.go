@@ -174,3 +174,12 @@ func expandEnv(s string, lookupEnv func(string) (string, bool)) (string, []strin
 		s = s[i+end+1:]
 	}
 }
+
+// HeadersInClear reports whether the exporter would send headers to an
+// http:// endpoint. run allows that only under --isolate: in host mode the
+// agent shares agentvault's network and could listen on the collector's port
+// first (a local collector not running), and only TLS would tell them apart.
+func (o *OTLP) HeadersInClear() bool {
+	u, err := url.Parse(o.Endpoint)
+	return len(o.Headers) > 0 && err == nil && strings.EqualFold(u.Scheme, "http")
+}

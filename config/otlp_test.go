@@ -97,3 +97,20 @@ func TestOTLPHeaderValues(t *testing.T) {
 		}
 	}
 }
+
+func TestOTLPHeadersInClear(t *testing.T) {
+	for _, tt := range []struct {
+		endpoint string
+		headers  map[string]string
+		want     bool
+	}{
+		{"http://127.0.0.1:4318", map[string]string{"Authorization": "Bearer x"}, true},
+		{"HTTP://collector.internal:4318/v1/logs", map[string]string{"X-Key": "${K}"}, true},
+		{"http://127.0.0.1:4318", nil, false},
+		{"https://127.0.0.1:4318", map[string]string{"Authorization": "Bearer x"}, false},
+	} {
+		if got := (&OTLP{Endpoint: tt.endpoint, Headers: tt.headers}).HeadersInClear(); got != tt.want {
+			t.Errorf("%s with %d headers: HeadersInClear = %v, want %v", tt.endpoint, len(tt.headers), got, tt.want)
+		}
+	}
+}

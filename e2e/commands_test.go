@@ -90,17 +90,21 @@ audit:
     headers:
       Authorization: Bearer ${TEST_COLLECTOR_TOKEN}
 `)
+	clear := writeFile(t, t.TempDir(), "agentvault.yaml", strings.Replace(readFileOr(path, ""), "https://", "http://", 1))
 	for _, c := range []struct {
 		name string
+		path string
 		env  map[string]string
 		want int
 		line string
 	}{
-		{"variable set", map[string]string{"TEST_API_TOKEN": secret, "TEST_COLLECTOR_TOKEN": token}, 0, "audit export (audit.otlp): ok"},
-		{"variable unset", map[string]string{"TEST_API_TOKEN": secret}, 78, "TEST_COLLECTOR_TOKEN"},
+		{"variable set", path, map[string]string{"TEST_API_TOKEN": secret, "TEST_COLLECTOR_TOKEN": token}, 0, "audit export (audit.otlp): ok"},
+		{"variable unset", path, map[string]string{"TEST_API_TOKEN": secret}, 78, "TEST_COLLECTOR_TOKEN"},
+		// run refuses headers over http:// in host mode; check says so.
+		{"headers in clear", clear, map[string]string{"TEST_API_TOKEN": secret, "TEST_COLLECTOR_TOKEN": token}, 0, "run refuses that without --isolate"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
-			stdout, stderr, code := run(t, c.env, "check", "-c", path)
+			stdout, stderr, code := run(t, c.env, "check", "-c", c.path)
 			if code != c.want || !strings.Contains(stdout+stderr, c.line) {
 				t.Errorf("exit %d (want %d), output lacks %q:\n%s%s", code, c.want, c.line, stdout, stderr)
 			}

@@ -2,8 +2,6 @@ package session
 
 import (
 	"context"
-	"net/url"
-	"strings"
 	"time"
 
 	"github.com/agentvault/agentvault/audit/otlp"
@@ -26,11 +24,7 @@ func (r *runner) startOTLP(t *sessionTrust) error {
 	if err != nil {
 		return runErr(FailConfig, "%w", err)
 	}
-	if len(headers) > 0 && r.sandbox == nil && plainHTTP(o.Endpoint) {
-		// Nothing tells the collector from a process of the agent that
-		// listens on its port first (a local collector not running, an
-		// address of this machine): the agent shares agentvault's network
-		// in host mode, and TLS is what would tell them apart.
+	if r.sandbox == nil && o.HeadersInClear() {
 		return runErr(FailConfig, "audit.otlp: headers are sent to an http:// endpoint only under --isolate: in host mode the agent could listen on the collector's port first and read them; use https://")
 	}
 	e, err := otlp.New(otlp.Config{Endpoint: o.Endpoint, Headers: headers, Session: r.id, RootCAs: t.pool})
@@ -52,11 +46,4 @@ func (r *runner) stopOTLP() {
 	if w := r.otlp.Shutdown(ctx).Warning(); w != "" {
 		r.warn(w)
 	}
-}
-
-// plainHTTP reports whether endpoint is an http:// URL (Parse accepted only
-// http and https).
-func plainHTTP(endpoint string) bool {
-	u, err := url.Parse(endpoint)
-	return err == nil && strings.EqualFold(u.Scheme, "http")
 }

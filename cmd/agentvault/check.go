@@ -63,7 +63,12 @@ func checkCommand() *cli.Command {
 					fmt.Fprintf(c.App.Writer, "audit export (audit.otlp): error: %s\n", oneLine(err.Error()))
 					return fail(exitConfig, "audit.otlp cannot be used: %v", err)
 				}
-				fmt.Fprintln(c.App.Writer, "audit export (audit.otlp): ok (headers complete; the collector is not contacted)")
+				if o.HeadersInClear() {
+					// Whether run gets --isolate is not known here.
+					fmt.Fprintln(c.App.Writer, "audit export (audit.otlp): headers go to an http:// endpoint: run refuses that without --isolate (use https://)")
+				} else {
+					fmt.Fprintln(c.App.Writer, "audit export (audit.otlp): ok (headers complete; the collector is not contacted)")
+				}
 			}
 			if failed > 0 {
 				return fail(exitUnavailable, "%d of %d credentials could not be resolved", failed, len(results))
