@@ -110,10 +110,7 @@ func (p *Proxy) checkLeak(req *http.Request, host string, port int, ex *exchange
 			return p.refusal(req, ex, http.StatusBadRequest, ActionError, "reading the request body: "+err.Error())
 		}
 		req.Body = io.NopCloser(bytes.NewReader(buf))
-		if c := m.find(buf); c != nil {
-			return p.leakFound(req, ex, c, host)
-		}
-		if c := findUnescaped(m, buf); c != nil {
+		if c := m.findLeak(buf); c != nil {
 			return p.leakFound(req, ex, c, host)
 		}
 		if len(codings) > 0 {

@@ -168,7 +168,11 @@ func newMatcherOf(creds []*credential, values []string, forms func(string) [][]b
 		ns := c.needlesOf(values[i], forms)
 		longestInput = max(longestInput, ns.longestInput)
 		for _, b := range ns.forms {
-			m.needles = append(m.needles, newNeedle(b, c))
+			n := newNeedle(b, c)
+			if n.fold && m.hasFold(n) {
+				continue // the same escapes in another hex case
+			}
+			m.needles = append(m.needles, n)
 		}
 	}
 	// Longest first: when one credential's value holds another's, redacting
@@ -215,7 +219,38 @@ func minimalNeedles(forms [][]byte) [][]byte {
 	return out
 }
 
+// hasFold reports whether a case-folding needle of n's credential already
+// matches what n does.
+func (m *matcher) hasFold(n needle) bool {
+	for _, o := range m.needles {
+		if o.fold && o.cred == n.cred && bytes.EqualFold(o.b, n.b) {
+			return true
+		}
+	}
+	return false
+}
+
 func (m *matcher) empty() bool { return m == nil || len(m.needles) == 0 }
+
+// findLeak is find for the leak guard: b is also searched percent-decoded
+// when it holds a '%' (escapes that mix encoded and plain characters, see
+// unescapePercent), and the needles made only of escapes are skipped when
+// it holds none. A form with mixed escapes is made of the secret's bytes,
+// '%' and hex digits, and is at most three times the secret's length, so it
+// lies in the hold-back class and under the cap like every form: a
+// streaming scan sees it whole.
+func (m *matcher) findLeak(b []byte) *credential {
+	pct := bytes.IndexByte(b, '%') >= 0
+	for i := range m.needles {
+		if n := &m.needles[i]; (pct || !n.fold) && n.in(b) {
+			return n.cred
+		}
+	}
+	if pct {
+		return findUnescaped(m, b)
+	}
+	return nil
+}
 
 // find returns the credential whose needle occurs in b, or nil.
 func (m *matcher) find(b []byte) *credential {
@@ -394,7 +429,7 @@ func newLeakReader(src io.ReadCloser, m *matcher, block bool) *leakReader {
 	lr := &leakReader{block: block}
 	lr.scanReader = newScanReader(src, m, func(b []byte) ([]byte, error) {
 		if lr.hit == nil {
-			if c := m.find(b); c != nil {
+			if c := m.findLeak(b); c != nil {
 				lr.hit = c
 				if block {
 					return nil, errLeak

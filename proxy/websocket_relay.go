@@ -2,7 +2,6 @@ package proxy
 
 import (
 	"bufio"
-	"bytes"
 	"errors"
 	"fmt"
 	"io"
@@ -245,9 +244,9 @@ func (r *wsRelay) leakMatcher() *matcher {
 
 // redact replaces each complete reflected secret with its placeholder.
 func (r *wsRelay) redact(m *matcher, b []byte) ([]byte, error) {
-	for _, n := range m.needles {
-		if bytes.Contains(b, n.b) {
-			b = bytes.ReplaceAll(b, n.b, []byte(n.cred.Placeholder))
+	for i := range m.needles {
+		if n := &m.needles[i]; n.in(b) {
+			b = n.replace(b, n.cred.Placeholder)
 			r.ex.redacted.Store(true)
 		}
 	}
@@ -257,7 +256,7 @@ func (r *wsRelay) redact(m *matcher, b []byte) ([]byte, error) {
 // leak stops a message carrying a complete secret of another host, or with
 // guard.leak "warn" lets it pass and notes it once per credential.
 func (r *wsRelay) leak(m *matcher, b []byte) ([]byte, error) {
-	c := m.find(b)
+	c := m.findLeak(b)
 	if c == nil {
 		return b, nil
 	}

@@ -426,6 +426,10 @@ func TestWebSocketLeakBlocked(t *testing.T) {
 		{name: "base64 in a binary frame", frames: []tFrame{{fin: true, op: wsBinary, payload: []byte(b64)}}, cred: "other", leaked: b64},
 		{name: "every byte percent-escaped, mixed hex case", frames: []tFrame{text("x " + mixedHexCase(fullPercentForms(wsOther)[0]))},
 			cred: "other", leaked: mixedHexCase(fullPercentForms(wsOther)[0])},
+		{name: "escapes mixing encoded and plain characters, split across fragments", frames: []tFrame{
+			{op: wsText, payload: []byte("x " + mixedEscapes(wsOther, "0123456789abcdef")[:7])},
+			{fin: true, op: wsContinuation, payload: []byte(mixedEscapes(wsOther, "0123456789abcdef")[7:])}},
+			cred: "other", leaked: mixedEscapes(wsOther, "0123456789abcdef")[7:]},
 		{name: "in a ping", frames: []tFrame{{fin: true, op: wsPing, payload: []byte(wsOther)}}, cred: "other", leaked: wsOther},
 		{name: "in a close reason", frames: []tFrame{closeFrame(1000, wsOther, false)}, cred: "other", leaked: wsOther},
 		{name: "bound secret over plain ws", plain: true, frames: []tFrame{text(secret)}, cred: "api", leaked: secret},
