@@ -40,9 +40,10 @@ type Broker struct {
 	// store does not say.
 	account string
 	// cur is the login's current real tokens.
-	cur       login
-	refreshed bool
-	meta      refreshMeta
+	cur            login
+	refreshed      bool
+	writeOnRefresh bool // see WriteOnRefresh
+	meta           refreshMeta
 	// toReal maps every placeholder handed out to its real value; toPh is
 	// the reverse, so a real value seen again keeps its placeholder.
 	toReal, toPh map[string]string
@@ -245,6 +246,20 @@ func (b *Broker) encode(v any) ([]byte, error) {
 	return buf.Bytes(), nil
 }
 
+// WriteOnRefresh makes every refresh write the new real tokens to the
+// user's store at once, as WriteBack would, instead of only at exit: the
+// endpoint may have rotated the refresh token the store holds, so an
+// agentvault killed before its end (SIGKILL, a CI timeout, a crash) would
+// otherwise leave a store that no longer logs in. Not for a store hidden
+// from a sandbox by a mount on the file: the store is replaced by a
+// rename, which detaches that mount in every namespace and would show the
+// new tokens to the agent.
+func (b *Broker) WriteOnRefresh() {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.writeOnRefresh = true
+}
+
 // Refreshed reports whether a refresh went through the broker.
 func (b *Broker) Refreshed() bool {
 	b.mu.Lock()
@@ -264,6 +279,13 @@ func (b *Broker) WriteBack() (bool, error) {
 	if !b.refreshed {
 		return false, nil
 	}
+	return b.writeBackLocked()
+}
+
+// writeBackLocked is WriteBack with b.mu held. After a write, the store's
+// login is the current one: a later write-back checks for changes made
+// outside the session against it.
+func (b *Broker) writeBackLocked() (bool, error) {
 	data, _, err := readStore(b.path)
 	if err != nil {
 		return false, err
@@ -292,6 +314,7 @@ func (b *Broker) WriteBack() (bool, error) {
 	if err := writeStore(b.path, out); err != nil {
 		return false, err
 	}
+	b.origLogin = b.cur
 	return true, nil
 }
 

@@ -167,6 +167,11 @@ func (r *Refresh) Response(status int, body []byte) ([]byte, error) {
 			b.addSecret(s)
 		}
 	}
+	// See WriteOnRefresh. A failure here is not the agent's business:
+	// WriteBack at exit tries again and says why.
+	if b.writeOnRefresh {
+		_, _ = b.writeBackLocked()
+	}
 
 	out, ok := deepCopy(resp).(map[string]any)
 	if !ok {

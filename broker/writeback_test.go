@@ -199,3 +199,31 @@ func TestWriteBackWithoutRefresh(t *testing.T) {
 		t.Fatal("the store changed")
 	}
 }
+
+// TestWriteBackAtRefresh: the refreshed tokens are in the user's store as
+// soon as the answer is rewritten, so an agentvault killed before its exit
+// write-back leaves a store that still logs in (the endpoint may have
+// rotated the refresh token the store held).
+func TestWriteBackAtRefresh(t *testing.T) {
+	path := writeFile(t, t.TempDir(), ".credentials.json", claudeStore(claudeAccess(), claudeRefresh()), 0o600)
+	b, err := Open(Claude, path, testPlaceholder)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b.WriteOnRefresh()
+	na, nr := claudeAccess(), claudeRefresh()
+	refresh(t, b, map[string]any{"access_token": na, "refresh_token": nr, "expires_in": 3600})
+	got := decode(t, mustRead(t, path))
+	if getPath(got, Claude.access) != na || getPath(got, Claude.refresh) != nr {
+		t.Fatal("the store does not hold the refreshed tokens before the exit write-back")
+	}
+	// The exit write-back finds the store as the session left it (no
+	// conflict with its own write) and keeps the tokens.
+	if wrote, err := b.WriteBack(); !wrote || err != nil {
+		t.Fatalf("WriteBack = %v, %v", wrote, err)
+	}
+	got = decode(t, mustRead(t, path))
+	if getPath(got, Claude.access) != na || getPath(got, Claude.refresh) != nr {
+		t.Fatal("the exit write-back lost the refreshed tokens")
+	}
+}

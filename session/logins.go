@@ -38,6 +38,12 @@ func (r *runner) openLogins() error {
 			return runErr(FailConfig, "logins: %s: %w", name, err)
 		}
 		l.b = b
+		if r.sandbox == nil {
+			// Under --isolate the store is hidden by a mount that the
+			// write's rename would detach (see WriteOnRefresh); the
+			// sandbox ends with the command, before the exit write-back.
+			b.WriteOnRefresh()
+		}
 		for _, s := range b.Secrets() {
 			r.redactor.AddSecret(l.name, s)
 		}
