@@ -5,7 +5,6 @@ import (
 	"crypto/tls"
 	"encoding/json"
 	"errors"
-	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -332,28 +331,11 @@ func (f *agentFake) openaiSSE(w http.ResponseWriter, r *http.Request) {
 // response.create text message from the client is answered with the same
 // events as over SSE, one text message each.
 func (f *agentFake) openaiWebSocket(w http.ResponseWriter, r *http.Request) {
-	key := r.Header.Get("Sec-WebSocket-Key")
-	if !headerHasToken(r.Header, "Connection", "upgrade") || key == "" {
-		http.Error(w, "not a websocket handshake", http.StatusBadRequest)
-		return
-	}
-	hj, ok := w.(http.Hijacker)
+	conn, brw, ok := acceptWebSocket(w, r, 60*time.Second)
 	if !ok {
-		http.Error(w, "no hijacker", http.StatusInternalServerError)
-		return
-	}
-	conn, brw, err := hj.Hijack()
-	if err != nil {
 		return
 	}
 	defer conn.Close()
-	conn.SetDeadline(time.Now().Add(60 * time.Second))
-	// No extension is negotiated: the client must send plain frames.
-	fmt.Fprintf(brw, "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n"+
-		"Connection: Upgrade\r\nSec-WebSocket-Accept: %s\r\n\r\n", wsAccept(key))
-	if brw.Flush() != nil {
-		return
-	}
 	send := func(v any) error {
 		b, _ := json.Marshal(v)
 		f.mu.Lock()

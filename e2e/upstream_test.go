@@ -246,29 +246,42 @@ func headerHasToken(h http.Header, name, token string) bool {
 	return false
 }
 
-func serveWebSocket(w http.ResponseWriter, r *http.Request) {
+// acceptWebSocket answers a WebSocket handshake with a 101 that negotiates
+// no extension (so the client sends plain frames) and hands over the
+// connection, which closes within deadline; ok is false when the request
+// was not a handshake (it was answered) or the connection failed.
+func acceptWebSocket(w http.ResponseWriter, r *http.Request, deadline time.Duration) (net.Conn, *bufio.ReadWriter, bool) {
 	key := r.Header.Get("Sec-WebSocket-Key")
 	if !headerHasToken(r.Header, "Connection", "upgrade") ||
 		!strings.EqualFold(r.Header.Get("Upgrade"), "websocket") || key == "" {
 		http.Error(w, "not a websocket handshake", http.StatusBadRequest)
-		return
+		return nil, nil, false
 	}
 	hj, ok := w.(http.Hijacker)
 	if !ok {
 		http.Error(w, "no hijacker", http.StatusInternalServerError)
-		return
+		return nil, nil, false
 	}
 	conn, brw, err := hj.Hijack()
 	if err != nil {
-		return
+		return nil, nil, false
 	}
-	defer conn.Close()
-	conn.SetDeadline(time.Now().Add(20 * time.Second))
+	conn.SetDeadline(time.Now().Add(deadline))
 	fmt.Fprintf(brw, "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n"+
 		"Connection: Upgrade\r\nSec-WebSocket-Accept: %s\r\n\r\n", wsAccept(key))
 	if brw.Flush() != nil {
+		conn.Close()
+		return nil, nil, false
+	}
+	return conn, brw, true
+}
+
+func serveWebSocket(w http.ResponseWriter, r *http.Request) {
+	conn, brw, ok := acceptWebSocket(w, r, 20*time.Second)
+	if !ok {
 		return
 	}
+	defer conn.Close()
 	for range 64 { // a test sends a handful of frames
 		op, payload, err := wsReadFrame(brw.Reader)
 		if err != nil {
