@@ -52,6 +52,9 @@ func Main() int {
 		c.send(msg{Op: opRefused, Step: step, Err: err.Error(), Errno: int(errno)})
 		return 70
 	}
+	// Best effort: without inotify the covers still hold until something
+	// outside replaces a hidden file (docs/isolation.md).
+	_ = watchHidden(m.Hide)
 	if err := c.send(msg{Op: opReady}); err != nil {
 		return 70
 	}
