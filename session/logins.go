@@ -23,6 +23,32 @@ type login struct {
 	dir    string // the session copy of the CLI's directory
 }
 
+// autoLogins brokers, in zero-config mode, the subscription login of the
+// agent CLI being run (`agentvault run -- claude`, `-- codex`: the command's
+// base name is the login's name) when its token store exists, so the
+// session protects it without a config file. Another command run that way
+// (a shell that starts the CLI later) gets no brokering: the user's store
+// is then the CLI's, as without agentvault.
+func (r *runner) autoLogins() {
+	if !r.cfg.ZeroConfig || len(r.cfg.Logins) > 0 || len(r.opts.Argv) == 0 {
+		return
+	}
+	cmd := filepath.Base(r.opts.Argv[0])
+	for _, f := range broker.Formats {
+		if f.Name != cmd {
+			continue
+		}
+		if st, err := os.Lstat(r.userStore(f)); err != nil || !st.Mode().IsRegular() {
+			continue
+		}
+		r.cfg.Logins = append(r.cfg.Logins, f.Name)
+		if r.autoLogin == nil {
+			r.autoLogin = map[string]bool{}
+		}
+		r.autoLogin[f.Name] = true
+	}
+}
+
 // openLogins reads the real token store of every agent under logins:. It
 // runs before the proxy's rules are built, which bind the logins' hosts.
 func (r *runner) openLogins() error {
@@ -34,6 +60,10 @@ func (r *runner) openLogins() error {
 		l := &login{name: name + "-login", format: f, store: r.userStore(f)}
 		ph := func(real string) string { return Placeholder(config.Credential{Name: l.name}, real) }
 		b, err := broker.Open(f, l.store, ph)
+		if err != nil && r.autoLogin[name] {
+			r.notes = append(r.notes, fmt.Sprintf("the %s subscription login is not brokered: %v", name, err))
+			continue
+		}
 		if err != nil {
 			return runErr(FailConfig, "logins: %s: %w", name, err)
 		}

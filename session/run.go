@@ -91,6 +91,9 @@ type runner struct {
 	warnMu   sync.Mutex
 	warnings []string
 	notes    []string
+	// autoLogin names the logins zero-config mode chose (autoLogins): one
+	// that cannot be brokered is left out with a note, not an error.
+	autoLogin map[string]bool
 	childUp  atomic.Bool
 	lives    map[string]*Live
 	sandbox  *isolate.Sandbox // nil unless isolated
@@ -112,6 +115,7 @@ func (r *runner) run(ctx context.Context) (int, error) {
 	}
 	r.cfg = cfg
 	r.applyFlags()
+	r.autoLogins() // before the sandbox, which hides the logins' stores
 
 	// Look the command up before resolving anything: a typo should not lease secrets.
 	if _, err := launcher.Resolve(r.opts.Argv[0], r.opts.Environ); err != nil {

@@ -130,6 +130,9 @@ func (r *runner) banner(addr net.Addr, childEnv []string, placeholders map[strin
 	for _, c := range r.resolved.Credentials {
 		names = append(names, c.Credential.Name)
 	}
+	for _, l := range r.logins {
+		names = append(names, l.name) // a brokered subscription login
+	}
 	mode := "config " + r.cfg.File
 	if r.cfg.ZeroConfig {
 		mode = "zero-config"
