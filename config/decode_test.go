@@ -4,6 +4,8 @@ import (
 	"reflect"
 	"testing"
 	"time"
+
+	"github.com/agentvault/agentvault/backends"
 )
 
 type vaultAuthOpts struct {
@@ -30,6 +32,9 @@ type vaultOpts struct {
 
 func decodeBackend(t *testing.T, src string, v any) error {
 	t.Helper()
+	// These tests decode into their own option type, not the backend's.
+	defer func(f func(backends.Options) error) { checkOptions = f }(checkOptions)
+	checkOptions = func(backends.Options) error { return nil }
 	cfg, err := Parse("b.yaml", []byte(src))
 	if err != nil {
 		t.Fatal(err)
@@ -112,6 +117,32 @@ func TestBackendDecodeErrors(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			var o vaultOpts
 			assertConfigError(t, decodeBackend(t, tt.src, &o), tt.want)
+		})
+	}
+}
+
+// TestBackendOptionsCheckedAtLoad: a backend's options are decoded into the
+// backend's own types when the file is parsed, so a typo is a configuration
+// error with its position even for a backend no credential uses.
+func TestBackendOptionsCheckedAtLoad(t *testing.T) {
+	tests := []struct{ name, src, want string }{
+		{"unknown vault key, backend unused", "backends:\n  vault:\n    adress: https://v\n",
+			`c.yaml:3:5: backend "vault": unknown key "adress" (known: address, auth, ca_cert, namespace, timeout)`},
+		{"unknown vault auth key", "backends:\n  vault:\n    auth: {method: approle, roleid: r}\n",
+			`c.yaml:3:29: backend "vault".auth: unknown key "roleid" ...`},
+		{"options on a backend that takes none", "backends:\n  secrets:\n    type: file\n    path: /x\n",
+			`c.yaml:4:5: backend "secrets": unknown key "path" ...`},
+		{"exec env not a variable name", "backends:\n  op:\n    type: exec\n    command: [op, read]\n    env: [\"OP TOKEN\"]\n",
+			`c.yaml:2: backend "op": env: "OP TOKEN" is not an environment variable name ...`},
+		{"aws key misspelt", "backends:\n  aws:\n    regoin: eu-west-1\n",
+			`c.yaml:3:5: backend "aws": unknown key "regoin" (known: ca_file, endpoint, profile, region)`},
+		{"vault timeout not a duration", "backends:\n  vault:\n    timeout: soon\n",
+			`c.yaml:3: backend "vault": cannot decode a string into time.Duration`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := Parse("c.yaml", []byte(tt.src))
+			assertConfigError(t, err, tt.want)
 		})
 	}
 }

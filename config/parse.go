@@ -1,10 +1,13 @@
 package config
 
 import (
+	"errors"
+	"slices"
 	"strings"
 
 	"gopkg.in/yaml.v3"
 
+	"github.com/agentvault/agentvault/backends"
 	"github.com/agentvault/agentvault/vocab"
 )
 
@@ -78,6 +81,36 @@ func (p *parser) root(n *yaml.Node) error {
 			if err := s.fn(v); err != nil {
 				return err
 			}
+		}
+	}
+	return p.checkBackendOptions()
+}
+
+// checkOptions is backends.CheckOptions; the tests of the generic decoder
+// (decode_test.go) swap it for one that accepts their own option types.
+var checkOptions = backends.CheckOptions
+
+// checkBackendOptions decodes every declared backend's options into the
+// backend's own types now, in file order, so a typo is a configuration
+// error when the file loads, not a resolution error (exit 69) when a
+// credential first uses the backend, and never missed for an unused one.
+func (p *parser) checkBackendOptions() error {
+	list := make([]BackendConfig, 0, len(p.cfg.Backends))
+	for _, b := range p.cfg.Backends {
+		if b.Line > 0 {
+			list = append(list, b)
+		}
+	}
+	slices.SortFunc(list, func(a, b BackendConfig) int { return a.Line - b.Line })
+	for _, b := range list {
+		err := checkOptions(backends.Options{Name: b.Name, Type: b.Type, Decode: b.Decode})
+		var ce *ConfigError
+		switch {
+		case err == nil:
+		case errors.As(err, &ce):
+			return err
+		default:
+			return &ConfigError{File: p.file, Line: b.Line, Msg: err.Error()}
 		}
 	}
 	return nil
