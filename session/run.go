@@ -94,12 +94,12 @@ type runner struct {
 	// autoLogin names the logins zero-config mode chose (autoLogins): one
 	// that cannot be brokered is left out with a note, not an error.
 	autoLogin map[string]bool
-	childUp  atomic.Bool
-	lives    map[string]*Live
-	sandbox  *isolate.Sandbox // nil unless isolated
-	otlp     *otlp.Exporter   // audit.otlp (runotlp.go); nil when not configured
-	otlpEnv  []string         // variables audit.otlp.headers read, kept from the command
-	logins   []*login         // brokered subscription logins (logins.go)
+	childUp   atomic.Bool
+	lives     map[string]*Live
+	sandbox   *isolate.Sandbox // nil unless isolated
+	otlp      *otlp.Exporter   // audit.otlp (runotlp.go); nil when not configured
+	otlpEnv   []string         // variables audit.otlp.headers read, kept from the command
+	logins    []*login         // brokered subscription logins (logins.go)
 	// auditWarned says the one audit-log write warning was printed: a
 	// failing log would otherwise repeat it on every request.
 	auditWarned atomic.Bool
