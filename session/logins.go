@@ -38,7 +38,11 @@ func (r *runner) autoLogins() {
 		if f.Name != cmd {
 			continue
 		}
-		if st, err := os.Lstat(r.userStore(f)); err != nil || !st.Mode().IsRegular() {
+		// Only a store at an absolute path: with HOME unset the usual
+		// path would be relative, and a repository could plant one in the
+		// working directory (an account of its choosing).
+		store := r.userStore(f)
+		if st, err := os.Lstat(store); err != nil || !filepath.IsAbs(store) || !st.Mode().IsRegular() {
 			continue
 		}
 		r.cfg.Logins = append(r.cfg.Logins, f.Name)

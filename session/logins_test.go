@@ -108,3 +108,41 @@ func TestLogins(t *testing.T) {
 		})
 	}
 }
+
+// TestAutoLogins: zero-config mode brokers the login of the CLI being run
+// when its store is a regular file at an absolute path, and nothing else.
+func TestAutoLogins(t *testing.T) {
+	home := t.TempDir()
+	os.Mkdir(filepath.Join(home, ".claude"), 0o700)
+	os.WriteFile(filepath.Join(home, ".claude", ".credentials.json"), []byte("{}"), 0o600)
+	cwd := t.TempDir()
+	// A repository's planted store, found only if HOME resolved relative.
+	os.Mkdir(filepath.Join(cwd, ".claude"), 0o700)
+	os.WriteFile(filepath.Join(cwd, ".claude", ".credentials.json"), []byte("{}"), 0o600)
+	none := func(string) (string, bool) { return "", false }
+	tests := []struct {
+		name   string
+		argv0  string
+		home   string
+		config *config.Config
+		want   []string
+	}{
+		{"the CLI being run", "/usr/local/bin/claude", home, &config.Config{ZeroConfig: true}, []string{"claude"}},
+		{"another command", "bash", home, &config.Config{ZeroConfig: true}, nil},
+		{"no store for codex", "codex", home, &config.Config{ZeroConfig: true}, nil},
+		{"a config file decides", "claude", home, &config.Config{}, nil},
+		{"HOME unknown: not the working directory's store", "claude", "", &config.Config{ZeroConfig: true}, nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			// The process's working directory is the repository's, as in a
+			// real run: a relative store path would find the planted one.
+			t.Chdir(cwd)
+			r := &runner{opts: Options{LookupEnv: none, Home: tt.home, Cwd: cwd, Argv: []string{tt.argv0}}, cfg: tt.config}
+			r.autoLogins()
+			if strings.Join(r.cfg.Logins, ",") != strings.Join(tt.want, ",") {
+				t.Errorf("logins %v, want %v", r.cfg.Logins, tt.want)
+			}
+		})
+	}
+}
