@@ -62,6 +62,11 @@ func (r *runner) openLogins() error {
 			return runErr(FailConfig, "logins: unknown agent %q", name)
 		}
 		l := &login{name: name + "-login", format: f, store: r.userStore(f)}
+		if !filepath.IsAbs(l.store) {
+			// HOME unknown: a relative path would read a store the
+			// working directory (a repository) holds.
+			return runErr(FailConfig, "logins: %s: the home directory is unknown (set HOME), so the token store cannot be found", name)
+		}
 		ph := func(real string) string { return Placeholder(config.Credential{Name: l.name}, real) }
 		b, err := broker.Open(f, l.store, ph)
 		if err != nil && r.autoLogin[name] {

@@ -47,6 +47,9 @@ func TestLogins(t *testing.T) {
 		{"no store", func(t *testing.T, home string) (map[string]string, string) {
 			return nil, ""
 		}, "no such file", nil},
+		{"home unknown", func(t *testing.T, home string) (map[string]string, string) {
+			return map[string]string{"AV_TEST_NO_HOME": "1"}, ""
+		}, "home directory is unknown", nil},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -58,6 +61,9 @@ func TestLogins(t *testing.T) {
 				}
 			}
 			lookup := func(k string) (string, bool) { v, ok := env[k]; return v, ok }
+			if env["AV_TEST_NO_HOME"] != "" {
+				home = ""
+			}
 			r := &runner{opts: Options{LookupEnv: lookup, Home: home}, cfg: &config.Config{Logins: []string{"claude"}}}
 			err := r.openLogins()
 			if tc.wantErr != "" {
