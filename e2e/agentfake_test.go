@@ -2,7 +2,6 @@ package e2e
 
 import (
 	"bufio"
-	"crypto/tls"
 	"encoding/json"
 	"errors"
 	"io"
@@ -79,21 +78,7 @@ func newAgentFake(t *testing.T, answerID string) *agentFake {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	f.Port = ln.Addr().(*net.TCPAddr).Port
-	srv := &http.Server{
-		Handler:           f,
-		ReadHeaderTimeout: 10 * time.Second,
-		ErrorLog:          quietLog,
-		TLSConfig:         ca.serverTLS(),
-		// HTTP/1.1 only: WebSocket upgrades hijack the connection.
-		TLSNextProto: map[string]func(*http.Server, *tls.Conn, http.Handler){},
-	}
-	go srv.Serve(tls.NewListener(ln, srv.TLSConfig))
-	t.Cleanup(func() { srv.Close() })
+	f.Port = serveTLS(t, f, ca.serverTLS())
 	return f
 }
 

@@ -1,12 +1,10 @@
 package e2e
 
 import (
-	"crypto/tls"
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -37,6 +35,22 @@ type fakeLogin struct {
 	caPEM     string
 }
 
+// startClaudeLogin starts a fake of Claude's token endpoint and API and
+// returns it with the login's first access and refresh tokens (the user's
+// store holds them).
+func startClaudeLogin(t *testing.T) (f *fakeLogin, access, refresh string) {
+	t.Helper()
+	tok := func(prefix string) func() string {
+		return func() string { return randomToken(t, prefix, b64url, 95) + "AA" }
+	}
+	f = &fakeLogin{tokenHost: "platform.claude.com", tokenPath: "/v1/oauth/token", apiHost: "api.anthropic.com",
+		newAccess: tok("sk-ant-oat01-"), newRefresh: tok("sk-ant-ort01-")}
+	access, refresh = f.newAccess(), f.newRefresh()
+	f.access, f.refresh = []string{access}, refresh
+	f.start(t, f)
+	return f, access, refresh
+}
+
 // start serves h (f, or a handler wrapping it) on 127.0.0.1.
 func (f *fakeLogin) start(t *testing.T, h http.Handler) {
 	t.Helper()
@@ -45,15 +59,7 @@ func (f *fakeLogin) start(t *testing.T, h http.Handler) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	f.port = ln.Addr().(*net.TCPAddr).Port
-	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second, ErrorLog: quietLog,
-		TLSConfig: ca.serverTLS(), TLSNextProto: map[string]func(*http.Server, *tls.Conn, http.Handler){}}
-	go srv.Serve(tls.NewListener(ln, srv.TLSConfig))
-	t.Cleanup(func() { srv.Close() })
+	f.port = serveTLS(t, h, ca.serverTLS())
 }
 
 func (f *fakeLogin) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -286,14 +292,7 @@ func TestBrokeredLoginHostile(t *testing.T) {
 	if pythonExe == "" {
 		skipOutsideCI(t, "python3 is missing")
 	}
-	tok := func(prefix string) func() string {
-		return func() string { return randomToken(t, prefix, b64url, 95) + "AA" }
-	}
-	f := &fakeLogin{tokenHost: "platform.claude.com", tokenPath: "/v1/oauth/token", apiHost: "api.anthropic.com",
-		newAccess: tok("sk-ant-oat01-"), newRefresh: tok("sk-ant-ort01-")}
-	access, refresh := f.newAccess(), f.newRefresh()
-	f.access, f.refresh = []string{access}, refresh
-	f.start(t, f)
+	f, access, refresh := startClaudeLogin(t)
 	attackerAccess, attackerRefresh := f.newAccess(), f.newRefresh()
 
 	home := t.TempDir()

@@ -20,14 +20,7 @@ func TestBrokeredLoginZeroConfig(t *testing.T) {
 	if pythonExe == "" {
 		skipOutsideCI(t, "python3 is missing")
 	}
-	tok := func(prefix string) func() string {
-		return func() string { return randomToken(t, prefix, b64url, 95) + "AA" }
-	}
-	f := &fakeLogin{tokenHost: "platform.claude.com", tokenPath: "/v1/oauth/token", apiHost: "api.anthropic.com",
-		newAccess: tok("sk-ant-oat01-"), newRefresh: tok("sk-ant-ort01-")}
-	access, refresh := f.newAccess(), f.newRefresh()
-	f.access, f.refresh = []string{access}, refresh
-	f.start(t, f)
+	f, access, refresh := startClaudeLogin(t)
 
 	home := t.TempDir()
 	store := filepath.Join(home, ".claude", ".credentials.json")

@@ -2,8 +2,6 @@ package e2e
 
 import (
 	"crypto/subtle"
-	"crypto/tls"
-	"net"
 	"net/http"
 	"net/http/cgi"
 	"os"
@@ -12,7 +10,6 @@ import (
 	"strings"
 	"sync"
 	"testing"
-	"time"
 )
 
 const gitHTTPBackend = "/usr/lib/git-core/git-http-backend"
@@ -68,20 +65,7 @@ func newGitServer(t *testing.T, secret string) *gitServer {
 		backend.ServeHTTP(w, r)
 	})
 
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	g.Port = ln.Addr().(*net.TCPAddr).Port
-	srv := &http.Server{
-		Handler:           handler,
-		ReadHeaderTimeout: 10 * time.Second,
-		ErrorLog:          quietLog,
-		TLSConfig:         testCA.serverTLS(),
-		TLSNextProto:      map[string]func(*http.Server, *tls.Conn, http.Handler){},
-	}
-	go srv.Serve(tls.NewListener(ln, srv.TLSConfig))
-	t.Cleanup(func() { srv.Close() })
+	g.Port = serveTLS(t, handler, testCA.serverTLS())
 	return g
 }
 

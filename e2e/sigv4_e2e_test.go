@@ -12,13 +12,11 @@ import (
 	"context"
 	"crypto/rand"
 	"crypto/sha256"
-	"crypto/tls"
 	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -250,15 +248,7 @@ type awsUpstream struct {
 func newAWSUpstream(t *testing.T, creds aws.Credentials) *awsUpstream {
 	t.Helper()
 	u := &awsUpstream{creds: creds}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	u.Port = ln.Addr().(*net.TCPAddr).Port
-	srv := &http.Server{Handler: u, ReadHeaderTimeout: 10 * time.Second, ErrorLog: quietLog,
-		TLSNextProto: map[string]func(*http.Server, *tls.Conn, http.Handler){}}
-	go srv.Serve(tls.NewListener(ln, awsCA.serverTLS()))
-	t.Cleanup(func() { srv.Close() })
+	u.Port = serveTLS(t, u, awsCA.serverTLS())
 	return u
 }
 

@@ -246,6 +246,22 @@ func headerHasToken(h http.Header, name, token string) bool {
 	return false
 }
 
+// serveTLS serves h over HTTPS/1.1 (HTTP/2 off: WebSocket upgrades hijack the
+// connection) on a fresh 127.0.0.1 port until the test ends, and returns
+// the port.
+func serveTLS(t *testing.T, h http.Handler, cfg *tls.Config) int {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second, ErrorLog: quietLog, TLSConfig: cfg,
+		TLSNextProto: map[string]func(*http.Server, *tls.Conn, http.Handler){}}
+	go srv.Serve(tls.NewListener(ln, cfg))
+	t.Cleanup(func() { srv.Close() })
+	return ln.Addr().(*net.TCPAddr).Port
+}
+
 // acceptWebSocket answers a WebSocket handshake with a 101 that negotiates
 // no extension (so the client sends plain frames) and hands over the
 // connection, which closes within deadline; ok is false when the request

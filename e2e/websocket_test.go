@@ -1,10 +1,8 @@
 package e2e
 
 import (
-	"crypto/tls"
 	"encoding/json"
 	"fmt"
-	"net"
 	"net/http"
 	"regexp"
 	"strings"
@@ -52,15 +50,7 @@ func wsReflector(t *testing.T) (int, chan http.Header) {
 		}
 		wsReadFrame(brw.Reader) // the agent's close
 	})
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second, ErrorLog: quietLog,
-		TLSNextProto: map[string]func(*http.Server, *tls.Conn, http.Handler){}}
-	go srv.Serve(tls.NewListener(ln, testCA.serverTLS()))
-	t.Cleanup(func() { srv.Close() })
-	return ln.Addr().(*net.TCPAddr).Port, got
+	return serveTLS(t, h, testCA.serverTLS()), got
 }
 
 // serverFrame encodes an unmasked frame with the shortest length form.

@@ -2,16 +2,12 @@ package e2e
 
 import (
 	"crypto/rand"
-	"crypto/tls"
 	"encoding/base64"
-	"net"
-	"net/http"
 	"os"
 	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
-	"time"
 )
 
 // agentHosts are the real hosts the agent CLIs' presets are bound to; the
@@ -29,20 +25,7 @@ func newAgentUpstream(t *testing.T) (*upstream, string) {
 		t.Fatal(err)
 	}
 	u := &upstream{sseWrites: map[string][]int64{}, uploaded: map[string]int64{}}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	u.Port = ln.Addr().(*net.TCPAddr).Port
-	srv := &http.Server{
-		Handler:           u,
-		ReadHeaderTimeout: 10 * time.Second,
-		ErrorLog:          quietLog,
-		TLSConfig:         ca.serverTLS(),
-		TLSNextProto:      map[string]func(*http.Server, *tls.Conn, http.Handler){},
-	}
-	go srv.Serve(tls.NewListener(ln, srv.TLSConfig))
-	t.Cleanup(func() { srv.Close() })
+	u.Port = serveTLS(t, u, ca.serverTLS())
 	return u, pemPath
 }
 
