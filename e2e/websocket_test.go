@@ -19,23 +19,12 @@ func wsReflector(t *testing.T) (int, chan http.Header) {
 	t.Helper()
 	got := make(chan http.Header, 4)
 	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		key := r.Header.Get("Sec-WebSocket-Key")
-		if key == "" || !strings.EqualFold(r.Header.Get("Upgrade"), "websocket") {
-			http.Error(w, "not a websocket handshake", http.StatusBadRequest)
-			return
-		}
-		got <- r.Header.Clone()
-		conn, brw, err := w.(http.Hijacker).Hijack()
-		if err != nil {
+		conn, brw, ok := acceptWebSocket(w, r, 20*time.Second)
+		if !ok {
 			return
 		}
 		defer conn.Close()
-		conn.SetDeadline(time.Now().Add(20 * time.Second))
-		fmt.Fprintf(brw, "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n"+
-			"Connection: Upgrade\r\nSec-WebSocket-Accept: %s\r\n\r\n", wsAccept(key))
-		if brw.Flush() != nil {
-			return
-		}
+		got <- r.Header.Clone()
 		if _, _, err := wsReadFrame(brw.Reader); err != nil {
 			return
 		}
