@@ -1,6 +1,7 @@
 package proxy
 
 import (
+	"bufio"
 	"crypto/subtle"
 	"encoding/base64"
 	"fmt"
@@ -39,7 +40,7 @@ func basicAuthValue(user, pass string) string {
 
 // authenticate checks the request's Proxy-Authorization and remembers success
 // on the connection: requests inside a MITM'd tunnel carry none.
-func (p *Proxy) authenticate(req *http.Request, sess *martian.Session) bool {
+func (p *Proxy) authenticate(req *http.Request, sess clientConn) bool {
 	if v, ok := sess.Get(keyAuthed); ok && v.(bool) {
 		return true
 	}
@@ -66,7 +67,7 @@ func (p *Proxy) authenticate(req *http.Request, sess *martian.Session) bool {
 // refuse takes the connection from martian, writes a complete short response
 // (its body masked) and closes it. martian's own refusals are malformed (see
 // docs/development/martian.md).
-func (p *Proxy) refuse(sess *martian.Session, status int, header http.Header, body string) {
+func (p *Proxy) refuse(sess clientConn, status int, header http.Header, body string) {
 	body = p.mask(body)
 	conn, brw, err := sess.Hijack()
 	if err != nil {
@@ -95,38 +96,53 @@ func proxyAuthHeader() http.Header {
 	return http.Header{"Proxy-Authenticate": {`Basic realm="agentvault"`}}
 }
 
+// clientConn is what the hooks need of one client connection:
+// *martian.Session for the connections martian serves, *decryptedConn for the
+// ones the proxy decrypted and serves itself (decrypted.go). After Hijack the
+// caller owns the connection and must close it.
+type clientConn interface {
+	Get(key string) (any, bool)
+	Set(key string, v any)
+	Hijack() (net.Conn, *bufio.ReadWriter, error)
+	IsSecure() bool
+}
+
+var _ clientConn = (*martian.Session)(nil)
+
+// onRequest is martian's request modifier.
 func (p *Proxy) onRequest(req *http.Request) {
 	ctx := ctxOf(req)
 	if ctx == nil {
 		return
 	}
-	sess := ctx.Session()
-	if t, ok := p.mitmTarget(req); ok {
-		if _, set := sess.Get(keyTarget); !set {
-			// The first request on a connection the proxy decrypted: it
-			// authenticated with its CONNECT.
-			sess.Set(keyTarget, t)
-			sess.Set(keyAuthed, true)
-		}
+	if ex := p.beginRequest(req, ctx.Session()); ex != nil {
+		ctx.Set(keyEx, ex)
 	}
+}
+
+// beginRequest authenticates a request and answers what is not forwarded
+// (CONNECT, 407, "Expect: 100-continue" on martian's connections); it returns
+// the exchange of a request to forward, or nil when cc was hijacked.
+func (p *Proxy) beginRequest(req *http.Request, cc clientConn) *exchange {
 	if req.Method == http.MethodConnect {
-		p.onConnect(req, sess)
-		return
+		p.onConnect(req, cc)
+		return nil
 	}
-	if _, inTunnel := sess.Get(keyTarget); !inTunnel && !p.authenticate(req, sess) {
+	if _, inTunnel := cc.Get(keyTarget); !inTunnel && !p.authenticate(req, cc) {
 		p.emit(Record{Time: time.Now(), Action: ActionAuthFailed, Method: req.Method, Scheme: "http",
 			Host: normalizeHost(req.URL.Hostname()), Port: portOf(req.URL), Path: req.URL.Path, Status: http.StatusProxyAuthRequired})
-		p.refuse(sess, http.StatusProxyAuthRequired, proxyAuthHeader(), "agentvault: proxy authentication required\n")
-		return
+		p.refuse(cc, http.StatusProxyAuthRequired, proxyAuthHeader(), "agentvault: proxy authentication required\n")
+		return nil
 	}
 	req.Header.Del("Proxy-Authorization")
 	ex := &exchange{start: time.Now()}
-	ctx.Set(keyEx, ex)
-	if strings.EqualFold(req.Header.Get("Expect"), "100-continue") {
+	if _, own := cc.(*decryptedConn); !own && strings.EqualFold(req.Header.Get("Expect"), "100-continue") {
 		// martian does not relay 100 Continue; answer it here and carry the
 		// exchange to its end on this goroutine.
-		p.serveExpectContinue(req, sess, ex)
+		p.serveExpectContinue(req, cc, ex)
+		return nil
 	}
+	return ex
 }
 
 func portOf(u interface{ Port() string }) int {
@@ -137,7 +153,7 @@ func portOf(u interface{ Port() string }) int {
 
 // onConnect decides what a CONNECT becomes: 407, 403, a MITM'd connection
 // (left to martian), or a plain tunnel.
-func (p *Proxy) onConnect(req *http.Request, sess *martian.Session) {
+func (p *Proxy) onConnect(req *http.Request, sess clientConn) {
 	now := time.Now()
 	host, port, ok := splitTarget(req.Host, 443)
 	rec := Record{Time: now, Method: http.MethodConnect, Scheme: "https", Host: host, Port: port}
@@ -178,7 +194,7 @@ func isIP(h string) bool { return net.ParseIP(h) != nil }
 
 // tunnel relays bytes for a CONNECT that needs no inspection. martian's own
 // tunnel would MITM it, since MITM is all-or-nothing there.
-func (p *Proxy) tunnel(req *http.Request, sess *martian.Session, rec Record) {
+func (p *Proxy) tunnel(req *http.Request, sess clientConn, rec Record) {
 	up, err := p.dial.dialTunnel(req.Context(), rec.Host, rec.Port)
 	if err != nil {
 		status := http.StatusBadGateway

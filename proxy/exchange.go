@@ -12,8 +12,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/google/martian/v3"
-
 	"github.com/agentvault/agentvault/vocab"
 )
 
@@ -96,18 +94,24 @@ func (p *Proxy) finish(ex *exchange) {
 	})
 }
 
-// roundTrip is martian's round tripper: every rule about what a request may
-// carry is applied here, and refusals come back as ordinary responses.
+// roundTrip is martian's round tripper.
 func (p *Proxy) roundTrip(req *http.Request) (*http.Response, error) {
-	ctx := ctxOf(req)
 	var ex *exchange
-	var sess *martian.Session
-	if ctx != nil {
-		sess = ctx.Session()
+	var cc clientConn
+	if ctx := ctxOf(req); ctx != nil {
+		cc = ctx.Session()
 		if v, ok := ctx.Get(keyEx); ok {
 			ex = v.(*exchange)
 		}
 	}
+	return p.forward(req, cc, ex), nil
+}
+
+// forward applies every rule about what a request may carry, sends it and
+// returns the response; refusals come back as ordinary responses. cc is the
+// client's connection (nil when unknown); ex, when nil, is made here. The
+// exchange's record is emitted when the response body ends or is closed.
+func (p *Proxy) forward(req *http.Request, cc clientConn, ex *exchange) *http.Response {
 	if ex == nil {
 		ex = &exchange{start: time.Now()}
 	}
@@ -118,8 +122,8 @@ func (p *Proxy) roundTrip(req *http.Request) (*http.Response, error) {
 	}
 
 	var t *target
-	if sess != nil {
-		if v, ok := sess.Get(keyTarget); ok {
+	if cc != nil {
+		if v, ok := cc.Get(keyTarget); ok {
 			t = v.(*target)
 		}
 	}
@@ -129,7 +133,7 @@ func (p *Proxy) roundTrip(req *http.Request) (*http.Response, error) {
 		if t.warning != "" {
 			ex.addWarning(t.warning)
 		}
-		res = p.prepareTLS(req, sess, t, ex)
+		res = p.prepareTLS(req, cc, t, ex)
 	} else {
 		res = p.preparePlain(req, ex)
 	}
@@ -161,7 +165,7 @@ func (p *Proxy) roundTrip(req *http.Request) (*http.Response, error) {
 	}
 	ex.respBody = &countingBody{rc: res.Body, done: func() { p.finish(ex) }}
 	res.Body = ex.respBody
-	return res, nil
+	return res
 }
 
 // send hands req to the upstream: bodiless idempotent HTTPS requests on the
@@ -182,7 +186,7 @@ func (p *Proxy) send(req *http.Request, ex *exchange) (*http.Response, error) {
 
 // prepareTLS applies the rules to a request inside a MITM'd CONNECT. It
 // returns a refusal, or nil with the request ready to send.
-func (p *Proxy) prepareTLS(req *http.Request, sess *martian.Session, t *target, ex *exchange) *http.Response {
+func (p *Proxy) prepareTLS(req *http.Request, sess clientConn, t *target, ex *exchange) *http.Response {
 	ex.rec.Scheme, ex.rec.Host, ex.rec.Port = "https", t.host, t.port
 	if !sess.IsSecure() {
 		return p.refusal(req, ex, http.StatusForbidden, ActionDeny,

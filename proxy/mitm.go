@@ -5,11 +5,8 @@ import (
 	"crypto/tls"
 	"io"
 	"net"
-	"net/http"
 	"sync"
 	"time"
-
-	"github.com/google/martian/v3"
 
 	"github.com/agentvault/agentvault/ca"
 )
@@ -95,7 +92,7 @@ func (l *innerListener) offer(c net.Conn) bool {
 // mitm answers a CONNECT to t, terminates the client's TLS with a leaf for
 // t.host, and serves the connection through martian until it ends. Requests
 // on it are matched against t alone (see onRequest and prepareTLS).
-func (p *Proxy) mitm(sess *martian.Session, t *target, rec Record) {
+func (p *Proxy) mitm(sess clientConn, t *target, rec Record) {
 	conn, brw, err := sess.Hijack()
 	if err != nil {
 		return
@@ -110,14 +107,14 @@ func (p *Proxy) mitm(sess *martian.Session, t *target, rec Record) {
 	// connection itself, so martian's reader is never used again by two
 	// goroutines (martian's loop reads it once more after this returns).
 	early, _ := brw.Reader.Peek(brw.Reader.Buffered())
-	raw := &notifyConn{Conn: conn, r: io.MultiReader(bytes.NewReader(bytes.Clone(early)), conn), done: make(chan struct{})}
+	raw := &replayConn{Conn: conn, r: io.MultiReader(bytes.NewReader(bytes.Clone(early)), conn)}
 	brw.Reader.Discard(len(early))
 	p.decrypt(raw, t, rec)
 }
 
 // decrypt terminates the client's TLS on raw with a leaf for t.host and
 // serves the connection through martian until it ends.
-func (p *Proxy) decrypt(raw *notifyConn, t *target, rec Record) {
+func (p *Proxy) decrypt(raw net.Conn, t *target, rec Record) {
 	tc := tls.Server(raw, &tls.Config{
 		MinVersion: tls.VersionTLS12,
 		// martian relays HTTP/1.1 only (its h2 path skips the modifiers).
@@ -139,46 +136,14 @@ func (p *Proxy) decrypt(raw *notifyConn, t *target, rec Record) {
 		return
 	}
 	tc.SetDeadline(time.Time{})
-	key := tc.RemoteAddr().String()
-	p.mitmTargets.Store(key, t)
-	defer p.mitmTargets.Delete(key)
-	if !p.inner.offer(tc) {
-		return
-	}
-	// martian's connection loop closes tc when the client is done; the
-	// CONNECT's own goroutine waits for it, since martian would otherwise
-	// read from the hijacked connection again.
-	select {
-	case <-raw.done:
-	case <-p.inner.closed:
-	}
+	p.serveDecrypted(tc, t)
 }
 
-// notifyConn reads what the client sent after the CONNECT from r (the bytes
-// martian had buffered, then the connection), and says when it is closed.
-type notifyConn struct {
+// replayConn reads what the client sent after the CONNECT from r (the bytes
+// already read, then the connection).
+type replayConn struct {
 	net.Conn
-	r    io.Reader
-	done chan struct{}
-	once sync.Once
+	r io.Reader
 }
 
-func (c *notifyConn) Read(b []byte) (int, error) { return c.r.Read(b) }
-
-func (c *notifyConn) Close() error {
-	c.once.Do(func() { close(c.done) })
-	return c.Conn.Close()
-}
-
-// mitmTarget returns the CONNECT target of a decrypted connection martian
-// serves, found by the client's address (unique while the connection lives).
-func (p *Proxy) mitmTarget(req *http.Request) (*target, bool) {
-	if req.TLS == nil {
-		return nil, false
-	}
-	v, ok := p.mitmTargets.Load(req.RemoteAddr)
-	if !ok {
-		return nil, false
-	}
-	return v.(*target), true
-}
+func (c *replayConn) Read(b []byte) (int, error) { return c.r.Read(b) }

@@ -77,19 +77,22 @@ type Proxy struct {
 	// TokenBrokers are brokered subscription logins (tokenbroker.go).
 	TokenBrokers []*TokenBroker
 
-	policy      *policy
-	dial        *dialer
-	transport   *http.Transport
-	pool        *connPool
-	mp          *martian.Proxy
-	ln          net.Listener
-	wg          sync.WaitGroup
-	closeOnce   sync.Once
-	authValue   string
-	leaves      leafCache
-	matchers    matcherCache
-	inner       *innerListener
-	mitmTargets sync.Map // client address of a decrypted connection -> *target
+	policy    *policy
+	dial      *dialer
+	transport *http.Transport
+	pool      *connPool
+	mp        *martian.Proxy
+	ln        net.Listener
+	wg        sync.WaitGroup
+	closeOnce sync.Once
+	authValue string
+	leaves    leafCache
+	matchers  matcherCache
+	inner     *innerListener
+	// closing is cancelled by Close: connections the proxy serves itself
+	// (decrypted.go) end with it.
+	closing     context.Context
+	stopServing context.CancelFunc
 }
 
 var silenceMartian sync.Once
@@ -168,8 +171,10 @@ func (p *Proxy) Start(addr string) (net.Addr, error) {
 	mp.SetRequestModifier(modifier{p})
 	mp.SetResponseModifier(modifier{p})
 	p.mp = mp
-	// Clients connect to ln; the TLS connections the proxy decrypts (see
-	// mitm.go) reach martian through inner.
+	p.closing, p.stopServing = context.WithCancel(context.Background())
+	// Clients connect to ln; inner hands martian the connections of other
+	// listeners (serve.go, transparent.go). The TLS connections the proxy
+	// decrypts never reach martian (decrypted.go).
 	p.inner = newInnerListener(ln.Addr())
 	for _, l := range []net.Listener{ln, p.inner} {
 		p.wg.Add(1)
@@ -207,6 +212,9 @@ func (p *Proxy) Close() error {
 		}
 		if p.inner != nil {
 			p.inner.Close()
+		}
+		if p.stopServing != nil {
+			p.stopServing()
 		}
 		if p.mp != nil {
 			done := make(chan struct{})

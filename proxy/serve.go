@@ -54,15 +54,7 @@ func (p *Proxy) serveListener(l net.Listener, handle func(net.Conn) bool) {
 
 // closedContext is cancelled when the proxy closes, or by cancel.
 func (p *Proxy) closedContext() (context.Context, context.CancelFunc) {
-	ctx, cancel := context.WithCancel(context.Background())
-	go func() {
-		select {
-		case <-p.inner.closed:
-		case <-ctx.Done():
-		}
-		cancel()
-	}()
-	return ctx, cancel
+	return context.WithCancel(p.closing)
 }
 
 // otherNetConn is a client connection from another network namespace. Its

@@ -8,8 +8,6 @@ import (
 	"strconv"
 	"strings"
 	"time"
-
-	"github.com/google/martian/v3"
 )
 
 // onResponse takes over writing the responses martian would delay or break:
@@ -25,11 +23,15 @@ func (p *Proxy) onResponse(res *http.Response) {
 		return
 	}
 	sess := ctx.Session()
+	var ex *exchange
+	if v, ok := ctx.Get(keyEx); ok {
+		ex = v.(*exchange)
+	}
 	// The reason phrase is upstream text the guards do not scan; a bound
 	// upstream could reflect a secret there. The standard text replaces it.
 	res.Status = ""
 	if res.StatusCode == http.StatusSwitchingProtocols {
-		p.relayUpgrade(sess, res)
+		p.relayUpgrade(sess, res, ex)
 		return
 	}
 	if needsStreaming(req, res) {
@@ -125,7 +127,7 @@ func writeStatusLine(w *bufio.Writer, res *http.Response) {
 // extensions is relayed, and frame by frame through the guards
 // (websocket_relay.go); anything else is refused with a 502, since raw bytes
 // would carry secrets past both guards.
-func (p *Proxy) relayUpgrade(sess *martian.Session, res *http.Response) {
+func (p *Proxy) relayUpgrade(sess clientConn, res *http.Response, ex *exchange) {
 	defer res.Body.Close() // ends the exchange: its record is emitted here
 	conn, brw, err := sess.Hijack()
 	if err != nil {
@@ -133,7 +135,6 @@ func (p *Proxy) relayUpgrade(sess *martian.Session, res *http.Response) {
 	}
 	defer conn.Close()
 	conn.SetDeadline(time.Time{})
-	ex := exchangeOf(res.Request)
 	if ex == nil {
 		ex = &exchange{start: time.Now()}
 	}
@@ -170,7 +171,7 @@ func (p *Proxy) relayUpgrade(sess *martian.Session, res *http.Response) {
 // serveExpectContinue answers "100 Continue" itself (martian does not relay
 // it, so curl would stall a second on every upload), then runs the exchange to
 // its end on the hijacked connection.
-func (p *Proxy) serveExpectContinue(req *http.Request, sess *martian.Session, ex *exchange) {
+func (p *Proxy) serveExpectContinue(req *http.Request, sess clientConn, ex *exchange) {
 	conn, brw, err := sess.Hijack()
 	if err != nil {
 		return
@@ -182,7 +183,7 @@ func (p *Proxy) serveExpectContinue(req *http.Request, sess *martian.Session, ex
 	if brw.Flush() != nil {
 		return
 	}
-	res, _ := p.roundTrip(req)
+	res := p.forward(req, sess, ex)
 	if res.StatusCode == http.StatusSwitchingProtocols {
 		res.Body.Close()
 		return

@@ -103,7 +103,7 @@ func (p *Proxy) serveTransparentTLS(c net.Conn) {
 		p.emit(rec)
 		return
 	}
-	raw := &notifyConn{Conn: c, r: io.MultiReader(bytes.NewReader(hello), c), done: make(chan struct{})}
+	raw := &replayConn{Conn: c, r: io.MultiReader(bytes.NewReader(hello), c)}
 	if a.mitm {
 		p.decrypt(raw, &target{host: host, port: transparentPort, warning: rec.Warning}, rec)
 		return
@@ -142,7 +142,7 @@ func (c *recordingConn) Write(b []byte) (int, error) { return len(b), nil }
 
 // relay tunnels a transparent TLS connection to the real rec.Host:443,
 // replaying the ClientHello read from raw first (raw's reader holds it).
-func (p *Proxy) relay(raw *notifyConn, hello []byte, rec Record) {
+func (p *Proxy) relay(raw *replayConn, hello []byte, rec Record) {
 	closed, cancel := p.closedContext()
 	defer cancel()
 	ctx, cancelDial := context.WithTimeout(closed, 30*time.Second)

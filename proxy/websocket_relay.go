@@ -340,19 +340,6 @@ func unreadableUpgrade(res *http.Response) string {
 	return ""
 }
 
-// exchangeOf finds the exchange a request belongs to.
-func exchangeOf(req *http.Request) *exchange {
-	if req == nil {
-		return nil
-	}
-	if ctx := ctxOf(req); ctx != nil {
-		if v, ok := ctx.Get(keyEx); ok {
-			return v.(*exchange)
-		}
-	}
-	return nil
-}
-
 // countUpgraded makes the record carry the bytes relayed after the upgrade:
 // finish takes req_bytes from the request body's counter when there is one
 // and resp_bytes from the response body's, which the relay reads around.
