@@ -25,8 +25,9 @@ type sizes struct {
 	Seq, ConcWorkers, ConcEach, Gzip, Chunked, NewConn, Burst int
 	TransferMB                                                int
 	Startups                                                  int
-	// KeepAliveRounds alternates short keep-alive runs with and without
-	// --isolate, so that isolation's per-request cost is compared under the
+	// KeepAliveRounds alternates short keep-alive runs through the floor,
+	// agentvault and agentvault --isolate, so that agentvault's distance to
+	// the floor and isolation's per-request cost are compared under the
 	// same load.
 	KeepAliveRounds int
 }
@@ -50,8 +51,10 @@ type results struct {
 	PeakRSSKiB                 int64 // agentvault's (the parent's), proxy mode only
 }
 
-// client is the measuring side: in proxy mode it uses only what any Go agent
-// would (HTTPS_PROXY, SSL_CERT_FILE); in direct mode it dials the upstream.
+// client is the measuring side: through a proxy (agentvault, or the floor in
+// mode floor) it uses only what any Go agent would (HTTPS_PROXY,
+// SSL_CERT_FILE); in direct mode it dials the upstream. key is the real key
+// in modes direct and floor, agentvault's placeholder under agentvault.
 type client struct {
 	direct bool
 	addr   string
