@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/tls"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -29,12 +30,43 @@ import (
 // body closes the connection instead, as net/http's server does.
 const maxDrain = 256 << 10
 
+// maxHeaderBytes bounds a request's line and header fields, as net/http's
+// server does by default: without it a client could make the proxy buffer
+// an endless header.
+const maxHeaderBytes = 1 << 20
+
+// errHeaderTooLarge ends a request whose header exceeds maxHeaderBytes.
+var errHeaderTooLarge = errors.New("request header too large")
+
+// headerLimit is the client connection as the connection's reader sees it:
+// while n >= 0 (a request's header is being read) at most n more bytes.
+type headerLimit struct {
+	r io.Reader
+	n int64
+}
+
+func (l *headerLimit) Read(p []byte) (int, error) {
+	if l.n < 0 {
+		return l.r.Read(p)
+	}
+	if l.n == 0 {
+		return 0, errHeaderTooLarge
+	}
+	if int64(len(p)) > l.n {
+		p = p[:l.n]
+	}
+	n, err := l.r.Read(p)
+	l.n -= int64(n)
+	return n, err
+}
+
 // decryptedConn is one decrypted client connection; it is the clientConn of
 // every request on it. Requests on it are matched against its CONNECT
 // target alone and are authenticated by that CONNECT.
 type decryptedConn struct {
 	conn   net.Conn
 	brw    *bufio.ReadWriter
+	limit  *headerLimit // under brw's reader
 	state  *tls.ConnectionState
 	remote string
 
@@ -83,9 +115,11 @@ func (p *Proxy) serveDecrypted(tc *tls.Conn, t *target) {
 	stop := context.AfterFunc(p.closing, func() { tc.Close() })
 	defer stop()
 	cs := tc.ConnectionState()
+	limit := &headerLimit{r: tc, n: -1}
 	c := &decryptedConn{
 		conn:   tc,
-		brw:    bufio.NewReadWriter(bufio.NewReader(tc), bufio.NewWriter(tc)),
+		brw:    bufio.NewReadWriter(bufio.NewReader(limit), bufio.NewWriter(tc)),
+		limit:  limit,
 		state:  &cs,
 		remote: tc.RemoteAddr().String(),
 		values: map[string]any{keyTarget: t, keyAuthed: true},
@@ -97,13 +131,19 @@ func (p *Proxy) serveDecrypted(tc *tls.Conn, t *target) {
 // serveNext reads, forwards and answers one request, and reports whether the
 // connection stays open for another.
 func (p *Proxy) serveNext(c *decryptedConn) bool {
+	// What the reader already holds counts against the limit too.
+	c.limit.n = maxHeaderBytes - int64(c.brw.Reader.Buffered())
 	req, err := http.ReadRequest(c.brw.Reader)
-	if err != nil {
-		if !errors.Is(err, io.EOF) && !errors.Is(err, net.ErrClosed) && !errors.Is(err, io.ErrUnexpectedEOF) {
-			// Not a request at all: say so instead of dropping the connection.
-			c.brw.WriteString("HTTP/1.1 400 Bad Request\r\nContent-Type: text/plain; charset=utf-8\r\nConnection: close\r\nContent-Length: 29\r\n\r\nagentvault: malformed request")
-			c.brw.Flush()
-		}
+	c.limit.n = -1
+	switch {
+	case errors.Is(err, errHeaderTooLarge):
+		c.answer(http.StatusRequestHeaderFieldsTooLarge, "agentvault: request header too large\n")
+		return false
+	case err != nil && !errors.Is(err, io.EOF) && !errors.Is(err, net.ErrClosed) && !errors.Is(err, io.ErrUnexpectedEOF):
+		// Not a request at all: say so instead of dropping the connection.
+		c.answer(http.StatusBadRequest, "agentvault: malformed request\n")
+		return false
+	case err != nil:
 		return false
 	}
 	body := req.Body
@@ -140,6 +180,14 @@ func (p *Proxy) serveNext(c *decryptedConn) bool {
 	}
 	body.Close()
 	return true
+}
+
+// answer writes a short response that ends the connection, for what is not
+// a request the rules can look at.
+func (c *decryptedConn) answer(status int, body string) {
+	fmt.Fprintf(c.brw, "HTTP/1.1 %03d %s\r\nContent-Type: text/plain; charset=utf-8\r\nConnection: close\r\nContent-Length: %d\r\n\r\n%s",
+		status, http.StatusText(status), len(body), body)
+	c.brw.Flush()
 }
 
 // writeDecrypted writes res to the client, streaming what must arrive as it

@@ -51,29 +51,35 @@ func TestDecryptedConnectionLoop(t *testing.T) {
 		// (a 100 included); then, if open, a GET must still work.
 		want     []int
 		open     bool
-		upstream int // requests the upstream must have received for send
+		upstream int    // requests the upstream must have received for send
+		says     string // in the last response's body, when set
 	}{
-		{"keep-alive", get + get, []int{200, 200}, true, 2},
+		{"keep-alive", get + get, []int{200, 200}, true, 2, ""},
 		{"expect 100-continue is answered and keeps the connection",
 			"POST /up HTTP/1.1\r\nHost: api.example.test\r\nExpect: 100-continue\r\nContent-Length: 5\r\n\r\nhello",
-			[]int{100, 200}, true, 1},
+			[]int{100, 200}, true, 1, ""},
 		{"the body of a refused request is read past",
 			"POST /up HTTP/1.1\r\nHost: other.example.test\r\nContent-Length: 11\r\n\r\nhello world",
-			[]int{http.StatusMisdirectedRequest}, true, 0},
+			[]int{http.StatusMisdirectedRequest}, true, 0, ""},
 		{"the chunked body of a refused request is read past",
 			"POST /up HTTP/1.1\r\nHost: other.example.test\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n",
-			[]int{http.StatusMisdirectedRequest}, true, 0},
-		{"Connection: close ends it", "GET / HTTP/1.1\r\nHost: api.example.test\r\nConnection: close\r\n\r\n", []int{200}, false, 1},
-		{"HTTP/1.0 ends it", "GET / HTTP/1.0\r\nHost: api.example.test\r\n\r\n", []int{200}, false, 1},
-		{"a malformed request gets a 400", "NOT A REQUEST\r\n\r\n", []int{400}, false, 0},
-		{"CONNECT inside the connection is refused", "CONNECT api.example.test:443 HTTP/1.1\r\nHost: api.example.test:443\r\n\r\n", []int{400}, false, 0},
+			[]int{http.StatusMisdirectedRequest}, true, 0, ""},
+		{"Connection: close ends it", "GET / HTTP/1.1\r\nHost: api.example.test\r\nConnection: close\r\n\r\n", []int{200}, false, 1, ""},
+		{"HTTP/1.0 ends it", "GET / HTTP/1.0\r\nHost: api.example.test\r\n\r\n", []int{200}, false, 1, ""},
+		{"a malformed request gets a 400", "NOT A REQUEST\r\n\r\n", []int{400}, false, 0, "agentvault: malformed request"},
+		{"an endless header gets a 431", "GET / HTTP/1.1\r\nHost: api.example.test\r\nX-Long: " + strings.Repeat("a", 2*maxHeaderBytes) + "\r\n\r\n",
+			[]int{http.StatusRequestHeaderFieldsTooLarge}, false, 0, "agentvault: request header too large"},
+		{"CONNECT inside the connection is refused", "CONNECT api.example.test:443 HTTP/1.1\r\nHost: api.example.test:443\r\n\r\n", []int{400}, false, 0, ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			h := startProxy(t, up, []*Credential{cred}, Egress{}, map[string]string{"api.example.test:443": hostPortOf(srv)})
 			before := len(got.all())
 			tc, br := openDecrypted(t, h)
-			io.WriteString(tc, tt.send)
+			// Written aside: the proxy may answer (and stop reading)
+			// before it has read all of it.
+			wrote := make(chan error, 1)
+			go func() { _, err := io.WriteString(tc, tt.send); wrote <- err }()
 			for i, want := range tt.want {
 				res, err := http.ReadResponse(br, nil)
 				if err != nil {
@@ -82,6 +88,9 @@ func TestDecryptedConnectionLoop(t *testing.T) {
 				body, _ := io.ReadAll(res.Body)
 				if res.StatusCode != want {
 					t.Fatalf("response %d: status %d (%q), want %d", i, res.StatusCode, body, want)
+				}
+				if i == len(tt.want)-1 && !strings.Contains(string(body), tt.says) {
+					t.Fatalf("last response says %q, want %q in it", body, tt.says)
 				}
 			}
 			if n := len(got.all()) - before; n != tt.upstream {
@@ -92,6 +101,9 @@ func TestDecryptedConnectionLoop(t *testing.T) {
 					t.Fatalf("connection still open after the last response (read: %v)", err)
 				}
 				return
+			}
+			if err := <-wrote; err != nil {
+				t.Fatal(err)
 			}
 			io.WriteString(tc, get)
 			res, err := http.ReadResponse(br, nil)
