@@ -4,10 +4,10 @@ import (
 	"bytes"
 	"crypto/x509"
 	"encoding/pem"
-	"errors"
 	"fmt"
-	"io/fs"
 	"os"
+	"runtime"
+	"sync"
 )
 
 // systemBundles are the single-file root bundles Go's crypto/x509 looks for
@@ -25,41 +25,57 @@ var systemBundles = []string{
 	"/etc/openssl/certs/ca-certificates.crt",            // NetBSD
 }
 
-// TrustedRoots returns, as PEM, the roots agentvault itself trusts: the
-// certificates in the file named by agentvault's SSL_CERT_FILE if set, else
-// those of the first system bundle found. With neither it returns nothing
-// and no error: the child then trusts only the session CA, which is enough
-// for MITM'd hosts. Blocks that are not certificates, or that Go cannot
-// parse (and so agentvault does not trust either), are left out.
-func TrustedRoots(lookupEnv func(string) (string, bool)) ([]byte, error) {
-	return trustedRoots(lookupEnv, systemBundles)
+// Roots are the roots agentvault itself trusts: the certificates in the
+// file named by agentvault's SSL_CERT_FILE if set, else those of the first
+// system bundle found. With neither there are none, and no error: the child
+// then trusts only the session CA, which is enough for MITM'd hosts. Blocks
+// that are not certificates, or that Go cannot parse (and so agentvault does
+// not trust either), are left out.
+type Roots struct {
+	// PEM is every certificate, re-encoded: the start of the child's bundle.
+	PEM []byte
+	// Certs are the same certificates, parsed.
+	Certs []*x509.Certificate
 }
 
-func trustedRoots(lookupEnv func(string) (string, bool), candidates []string) ([]byte, error) {
+// Pool returns a new pool of the roots, without parsing them again.
+func (r *Roots) Pool() *x509.CertPool {
+	pool := x509.NewCertPool()
+	for _, c := range r.Certs {
+		pool.AddCert(c)
+	}
+	return pool
+}
+
+// LoadRoots reads and parses the roots (see Roots). Parsing a system bundle
+// is most of a session's start-up work, so it is done once, for both the
+// child's bundle and the proxy's pool, on every core.
+func LoadRoots(lookupEnv func(string) (string, bool)) (*Roots, error) {
+	return loadRoots(lookupEnv, systemBundles)
+}
+
+func loadRoots(lookupEnv func(string) (string, bool), candidates []string) (*Roots, error) {
 	if p, ok := lookupEnv("SSL_CERT_FILE"); ok && p != "" {
 		data, err := os.ReadFile(p)
 		if err != nil {
 			return nil, fmt.Errorf("SSL_CERT_FILE: %w", err)
 		}
-		out, _ := pemCerts(data)
-		if len(out) == 0 {
+		r, _ := parseRoots(data)
+		if len(r.Certs) == 0 {
 			return nil, fmt.Errorf("SSL_CERT_FILE %s holds no PEM certificate", p)
 		}
-		return out, nil
+		return r, nil
 	}
 	for _, p := range candidates {
 		data, err := os.ReadFile(p)
-		if errors.Is(err, fs.ErrNotExist) {
-			continue
-		}
 		if err != nil {
-			// Same as crypto/x509: an unreadable candidate is skipped.
+			// Same as crypto/x509: a missing or unreadable candidate is skipped.
 			continue
 		}
-		out, _ := pemCerts(data)
-		return out, nil
+		r, _ := parseRoots(data)
+		return r, nil
 	}
-	return nil, nil
+	return &Roots{}, nil
 }
 
 // ReadPEMCerts reads a --upstream-ca file and returns its certificates as
@@ -84,21 +100,48 @@ func ReadPEMCerts(path string) ([]byte, error) {
 // comments, keys and other block types, and counts the certificate blocks
 // that failed to parse.
 func pemCerts(data []byte) (out []byte, bad int) {
-	var buf bytes.Buffer
+	r, bad := parseRoots(data)
+	return r.PEM, bad
+}
+
+// parseRoots parses the CERTIFICATE blocks of data, in their order, on as
+// many goroutines as there are cores, and counts those that failed to parse.
+func parseRoots(data []byte) (*Roots, int) {
+	var ders [][]byte
 	for {
 		var b *pem.Block
 		b, data = pem.Decode(data)
 		if b == nil {
 			break
 		}
-		if b.Type != "CERTIFICATE" || len(b.Headers) != 0 {
-			continue
+		if b.Type == "CERTIFICATE" && len(b.Headers) == 0 {
+			ders = append(ders, b.Bytes)
 		}
-		if _, err := x509.ParseCertificate(b.Bytes); err != nil {
+	}
+	certs := make([]*x509.Certificate, len(ders))
+	workers := min(runtime.GOMAXPROCS(0), 4, len(ders))
+	var wg sync.WaitGroup
+	for w := 0; w < workers; w++ {
+		wg.Add(1)
+		go func(w int) {
+			defer wg.Done()
+			for i := w; i < len(ders); i += workers {
+				certs[i], _ = x509.ParseCertificate(ders[i])
+			}
+		}(w)
+	}
+	wg.Wait()
+	r := &Roots{}
+	var buf bytes.Buffer
+	bad := 0
+	for i, c := range certs {
+		if c == nil {
 			bad++
 			continue
 		}
-		pem.Encode(&buf, &pem.Block{Type: "CERTIFICATE", Bytes: b.Bytes})
+		pem.Encode(&buf, &pem.Block{Type: "CERTIFICATE", Bytes: ders[i]})
+		r.Certs = append(r.Certs, c)
 	}
-	return buf.Bytes(), bad
+	r.PEM = buf.Bytes()
+	return r, bad
 }

@@ -2,6 +2,7 @@ package ca
 
 import (
 	"bytes"
+	"crypto/x509"
 	"encoding/pem"
 	"os"
 	"path/filepath"
@@ -70,7 +71,7 @@ func TestTrustedRoots(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			got, err := trustedRoots(envOf(tt.env), tt.candidates)
+			got, err := loadRoots(envOf(tt.env), tt.candidates)
 			if tt.errHas != "" {
 				if err == nil || !strings.Contains(err.Error(), tt.errHas) {
 					t.Fatalf("error %v, want one containing %q", err, tt.errHas)
@@ -80,11 +81,23 @@ func TestTrustedRoots(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if n := countCerts(got); n != tt.certs {
-				t.Errorf("%d certificates, want %d", n, tt.certs)
+			if n := countCerts(got.PEM); n != tt.certs || len(got.Certs) != tt.certs {
+				t.Errorf("%d certificates in the PEM, %d parsed, want %d", n, len(got.Certs), tt.certs)
 			}
-			if bytes.Contains(got, []byte("PRIVATE KEY")) || bytes.Contains(got, []byte("comment")) {
+			if bytes.Contains(got.PEM, []byte("PRIVATE KEY")) || bytes.Contains(got.PEM, []byte("comment")) {
 				t.Error("non-certificate content passed through")
+			}
+			// The pool holds exactly what the PEM does, in the same order.
+			rest := got.PEM
+			for i, c := range got.Certs {
+				var b *pem.Block
+				b, rest = pem.Decode(rest)
+				if b == nil || !bytes.Equal(b.Bytes, c.Raw) {
+					t.Fatalf("certificate %d of the PEM is not the parsed one", i)
+				}
+				if _, err := c.Verify(x509.VerifyOptions{Roots: got.Pool(), KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageAny}}); err != nil {
+					t.Fatalf("certificate %d does not verify against the pool: %v", i, err)
+				}
 			}
 		})
 	}
@@ -94,7 +107,7 @@ func TestTrustedRootsSystem(t *testing.T) {
 	// Whatever this machine has, the public entry point must not fail, and
 	// must ignore the process's own SSL_CERT_FILE in favour of lookupEnv.
 	t.Setenv("SSL_CERT_FILE", filepath.Join(t.TempDir(), "missing"))
-	if _, err := TrustedRoots(envOf(nil)); err != nil {
+	if _, err := LoadRoots(envOf(nil)); err != nil {
 		t.Fatal(err)
 	}
 }

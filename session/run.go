@@ -106,9 +106,29 @@ type runner struct {
 	// redactor masks every secret value (current and rotated-out, in every
 	// encoding) and placeholder in what agentvault prints; the proxy shares it.
 	redactor redact.Redactor
+	// roots waits for the trusted roots, read and parsed while the config
+	// loads and the credentials resolve (loadRootsAside).
+	roots func() (*ca.Roots, error)
+}
+
+// loadRootsAside starts reading and parsing the trusted roots, most of a
+// session's own start-up time, and returns the function that waits for them.
+func loadRootsAside(lookupEnv func(string) (string, bool)) func() (*ca.Roots, error) {
+	var roots *ca.Roots
+	var err error
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		roots, err = ca.LoadRoots(lookupEnv)
+	}()
+	return func() (*ca.Roots, error) {
+		<-done
+		return roots, err
+	}
 }
 
 func (r *runner) run(ctx context.Context) (int, error) {
+	r.roots = loadRootsAside(r.opts.LookupEnv)
 	cfg, err := config.Load(config.LoadOptions{Path: r.opts.ConfigPath, LookupEnv: r.opts.LookupEnv, Cwd: r.opts.Cwd, Home: r.opts.Home})
 	if err != nil {
 		return 0, ConfigFailure(err)

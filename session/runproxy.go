@@ -36,12 +36,11 @@ func (r *runner) setUpTrust() (*sessionTrust, error) {
 	if err != nil {
 		return nil, runErr(FailInternal, "session directory: %w", err)
 	}
-	roots, err := ca.TrustedRoots(r.opts.LookupEnv)
+	roots, err := r.roots()
 	if err != nil {
 		return nil, runErr(FailConfig, "trusted roots: %w", err)
 	}
-	pool := x509.NewCertPool()
-	pool.AppendCertsFromPEM(roots)
+	pool := roots.Pool()
 	var extra [][]byte
 	for _, path := range r.opts.UpstreamCAs {
 		pem, err := ca.ReadPEMCerts(path)
@@ -51,7 +50,7 @@ func (r *runner) setUpTrust() (*sessionTrust, error) {
 		pool.AppendCertsFromPEM(pem)
 		extra = append(extra, pem)
 	}
-	bundle, caPath, err := r.dir.WriteBundle(roots, extra, authority.CertPEM())
+	bundle, caPath, err := r.dir.WriteBundle(roots.PEM, extra, authority.CertPEM())
 	if err != nil {
 		return nil, runErr(FailInternal, "writing the trust bundle: %w", err)
 	}
