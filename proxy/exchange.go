@@ -343,7 +343,7 @@ func removeHopHeaders(h http.Header, upgrade bool) {
 	}
 	up := h.Get("Upgrade")
 	for _, k := range vocab.HopHeaders {
-		h.Del(k)
+		delete(h, k) // spelled canonically: Del would canonicalise it again
 	}
 	if upgrade {
 		h.Set("Connection", "Upgrade")

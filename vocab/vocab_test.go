@@ -1,6 +1,9 @@
 package vocab
 
-import "testing"
+import (
+	"net/http"
+	"testing"
+)
 
 func TestOwnedHeader(t *testing.T) {
 	tests := []struct {
@@ -28,6 +31,10 @@ func TestOwnedHeader(t *testing.T) {
 	for _, h := range HopHeaders {
 		if !OwnedHeader(h) {
 			t.Errorf("hop header %s not owned", h)
+		}
+		// The proxy deletes them from header maps by these spellings.
+		if c := http.CanonicalHeaderKey(h); c != h {
+			t.Errorf("hop header %s is not spelled canonically (%s)", h, c)
 		}
 	}
 }
