@@ -49,6 +49,7 @@ type results struct {
 	UploadMBps, DownloadMBps   float64
 	SSEFirstMs                 float64
 	PeakRSSKiB                 int64 // agentvault's (the parent's), proxy mode only
+	TransferPeakRSSKiB         int64 // the same, after the 100 MB transfers and before the burst
 }
 
 // client is the measuring side: through a proxy (agentvault, or the floor in
@@ -92,10 +93,18 @@ func childMain() error {
 		{"gzip", func() error { r.GzipRPS, r.GzipHandshakes, err = c.repeated("/gzip", sz.Gzip); return err }},
 		{"chunked", func() error { r.ChunkedRPS, r.ChunkedHandshakes, err = c.repeated("/chunked", sz.Chunked); return err }},
 		{"new connections", func() error { r.NewConnRPS, err = c.newConnections(sz.NewConn); return err }},
-		{"burst", func() error { r.BurstConns = sz.Burst; r.BurstErrors = c.burst(sz.Burst); return nil }},
 		{"upload", func() error { r.UploadMBps, err = c.upload(sz.TransferMB); return err }},
-		{"download", func() error { r.DownloadMBps, err = c.download(sz.TransferMB); return err }},
+		{"download", func() error {
+			r.DownloadMBps, err = c.download(sz.TransferMB)
+			// Before the burst, which dwarfs everything else: what a
+			// session that moves large bodies keeps resident.
+			if os.Getenv("AVBENCH_MODE") == "proxy" {
+				r.TransferPeakRSSKiB = peakRSS(os.Getppid())
+			}
+			return err
+		}},
 		{"sse", func() error { r.SSEFirstMs, err = c.sse(); return err }},
+		{"burst", func() error { r.BurstConns = sz.Burst; r.BurstErrors = c.burst(sz.Burst); return nil }},
 	}
 	if os.Getenv("AVBENCH_KEEPALIVE_ONLY") == "1" {
 		steps = steps[:2]

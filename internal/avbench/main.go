@@ -379,6 +379,9 @@ func report(w io.Writer, d, f, p, i results, startup startups, isolation string)
 		fmt.Fprintf(w, " %10.1f %-4s %9.2f  (%+.1f ms)", ms(startup.isolated), "ms", ratio(ms(startup.host), ms(startup.isolated)), ms(startup.isolated-startup.host))
 	}
 	fmt.Fprintln(w)
+	if p.TransferPeakRSSKiB > 0 {
+		fmt.Fprintf(w, "%-34s %15s %15s %10.1f %-4s\n", "agentvault peak RSS, before burst", "-", "-", float64(p.TransferPeakRSSKiB)/1024, "MB")
+	}
 	if p.PeakRSSKiB > 0 {
 		fmt.Fprintf(w, "%-34s %15s %15s %10.1f %-4s\n", "agentvault peak RSS (whole run)", "-", "-", float64(p.PeakRSSKiB)/1024, "MB")
 	}
