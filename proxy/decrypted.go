@@ -202,6 +202,10 @@ func (p *Proxy) writeDecrypted(c *decryptedConn, req *http.Request, res *http.Re
 		p.relayUpgrade(c, res, ex)
 		return false
 	}
+	// Response.Write closes the body (which emits the record and frees the
+	// upstream connection) except when the status line or header cannot be
+	// written; then this does.
+	defer res.Body.Close()
 	keep := !req.Close && !res.Close && p.closing.Err() == nil
 	w := c.brw.Writer
 	if needsStreaming(req, res) {

@@ -167,3 +167,35 @@ func TestCloseEndsDecryptedConnections(t *testing.T) {
 		t.Fatalf("Close took %v to end an idle connection", d)
 	}
 }
+
+// TestDecryptedClientGoneStillRecords: a client that leaves before its
+// response could be written still gets its exchange recorded, and the
+// upstream connection is not left half-read.
+func TestDecryptedClientGoneStillRecords(t *testing.T) {
+	up := newTestCA(t, "upstream")
+	gone := make(chan struct{})
+	srv, _ := upstream(t, up, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		select {
+		case <-gone:
+		case <-time.After(5 * time.Second):
+		}
+		// A header larger than the connection's writer: writing it fails
+		// part-way once the client is gone.
+		for i := 0; i < 16; i++ {
+			w.Header().Set(fmt.Sprintf("X-Big-%d", i), strings.Repeat("b", 1000))
+		}
+		io.WriteString(w, "late")
+	}), "api.example.test")
+	cred := &Credential{Name: "api", Hosts: []string{"api.example.test"}, Secret: staticSecret(secret)}
+	h := startProxy(t, up, []*Credential{cred}, Egress{}, map[string]string{"api.example.test:443": hostPortOf(srv)})
+	tc, _ := openDecrypted(t, h)
+	io.WriteString(tc, "GET /slow HTTP/1.1\r\nHost: api.example.test\r\n\r\n")
+	time.Sleep(50 * time.Millisecond) // the request reaches the upstream
+	tc.NetConn().(*net.TCPConn).SetLinger(0)
+	tc.Close()
+	close(gone)
+	recs := h.waitRecords(t, 1)
+	if recs[0].Path != "/slow" {
+		t.Fatalf("record %+v", recs[0])
+	}
+}
