@@ -124,19 +124,83 @@ func (p *Proxy) checkLeak(req *http.Request, host string, port int, ex *exchange
 		}
 		return nil
 	}
+	body := guardRequestTrailers(req, m, func() *leakReader { return ex.leak })
 	if len(codings) > 0 {
-		cr := newCodedLeakReader(req.Body, codings, m, p.Guard.leakBlocks(), maxHeldCoded)
+		cr := newCodedLeakReader(body, codings, m, p.Guard.leakBlocks(), maxHeldCoded)
 		ex.leak = cr.lr
 		req.Body = cr
 		return nil
 	}
 	// Larger or unknown lengths are scanned as they stream: the part of the
 	// body that could begin a secret is held back until it cannot.
-	lr := newLeakReader(req.Body, m, p.Guard.leakBlocks())
+	lr := newLeakReader(body, m, p.Guard.leakBlocks())
 	ex.leak = lr
 	req.Body = lr
 	return nil
 }
+
+// guardRequestTrailers returns req's body, made to check req's trailers
+// when it ends: a chunked body may end in trailer fields, which net/http
+// reads into req.Trailer at the body's end and the transport sends after
+// it. A secret there is noted on the exchange's leak reader and, when
+// blocking, the body ends with errLeak instead, so the trailers are never
+// sent. Bodies that cannot carry trailers are returned as they are.
+func guardRequestTrailers(req *http.Request, m *matcher, lr func() *leakReader) io.ReadCloser {
+	if len(req.TransferEncoding) == 0 {
+		return req.Body
+	}
+	return &atEOF{ReadCloser: req.Body, f: func() error {
+		for _, vs := range req.Trailer {
+			for _, v := range vs {
+				if c := m.findString(v); c != nil {
+					l := lr()
+					if l.hit == nil {
+						l.hit = c
+					}
+					if l.block {
+						return errLeak
+					}
+				}
+			}
+		}
+		return nil
+	}}
+}
+
+// redactTrailers replaces secrets in res's trailers with their
+// placeholders, in place: net/http's body fills res.Trailer when the body
+// ends, and Response.Write sends them right after the body's last read.
+func redactTrailers(res *http.Response, m *matcher, ex *exchange) {
+	for k, vs := range res.Trailer {
+		for i, v := range vs {
+			if v, hit := m.redactString(v); hit {
+				res.Trailer[k][i] = v
+				ex.redacted.Store(true)
+			}
+		}
+	}
+}
+
+// atEOF is a body that calls f when its source ends, before passing the end
+// on; an error from f replaces io.EOF.
+type atEOF struct {
+	io.ReadCloser
+	f    func() error
+	done bool
+}
+
+func (a *atEOF) Read(p []byte) (int, error) {
+	n, err := a.ReadCloser.Read(p)
+	if err == io.EOF && !a.done {
+		a.done = true
+		if ferr := a.f(); ferr != nil {
+			return n, ferr
+		}
+	}
+	return n, err
+}
+
+func (a *atEOF) readyNow() bool { return readyNow(a.ReadCloser) }
 
 // unreadableBody handles a request body the leak guard cannot read: refused
 // with 415 (an error record naming the coding) when blocking, since the
@@ -241,6 +305,7 @@ func (p *Proxy) guardResponse(req *http.Request, res *http.Response, ex *exchang
 			ex.redacted.Store(true)
 		}
 		body.Close()
+		redactTrailers(res, m, ex)
 		if err == nil {
 			res.Body = io.NopCloser(bytes.NewReader(buf))
 			res.ContentLength = int64(len(buf))
@@ -255,7 +320,7 @@ func (p *Proxy) guardResponse(req *http.Request, res *http.Response, ex *exchang
 		return
 	}
 	red := newRedactor(body, m, func() { ex.redacted.Store(true) })
-	res.Body = red
+	res.Body = &atEOF{ReadCloser: red, f: func() error { redactTrailers(res, m, ex); return nil }}
 	res.ContentLength = -1
 	res.Header.Del("Content-Length")
 }

@@ -206,7 +206,7 @@ func TestLeakGuardThroughProxy(t *testing.T) {
 	srv, got := upstream(t, up, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		b, _ := io.ReadAll(r.Body)
 		mu.Lock()
-		bodies = append(bodies, string(b))
+		bodies = append(bodies, string(b), fmt.Sprint(r.Trailer))
 		mu.Unlock()
 		io.WriteString(w, "ok")
 	}), "a.example.test", "b.example.test")
@@ -240,6 +240,18 @@ func TestLeakGuardThroughProxy(t *testing.T) {
 				pw.Close()
 			}()
 			r, _ := http.NewRequest("POST", "https://b.example.test/upload", pr)
+			return r
+		}, 403, ActionLeakBlocked},
+		{"request trailer", Guard{}, func() *http.Request {
+			// Sent after the body, where a scan of headers and body ends.
+			pr, pw := io.Pipe()
+			r, _ := http.NewRequest("POST", "https://b.example.test/upload", pr)
+			r.Trailer = http.Header{"X-Exfil": nil}
+			go func() {
+				pw.Write([]byte(strings.Repeat("harmless ", 1000)))
+				r.Trailer.Set("X-Exfil", secretA)
+				pw.Close()
+			}()
 			return r
 		}, 403, ActionLeakBlocked},
 		{"warn mode passes", Guard{Leak: "warn"}, func() *http.Request {
@@ -311,5 +323,47 @@ func TestReflectionGuardThroughProxy(t *testing.T) {
 	}
 	if rec := h.waitRecords(t, 1)[0]; !rec.Redacted {
 		t.Fatalf("record %+v", rec)
+	}
+}
+
+// TestReflectionGuardTrailers: a bound upstream that echoes the injected
+// secret in a response trailer (sent after the body, where a header scan
+// never looks) must not get it to the client, streamed or not.
+func TestReflectionGuardTrailers(t *testing.T) {
+	up := newTestCA(t, "upstream")
+	srv, _ := upstream(t, up, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Trailer", "X-Echo")
+		if r.URL.Path == "/sse" {
+			w.Header().Set("Content-Type", "text/event-stream")
+		}
+		io.WriteString(w, "body\n")
+		w.(http.Flusher).Flush()
+		w.Header().Set("X-Echo", r.Header.Get("Authorization"))
+		w.Header().Set(http.TrailerPrefix+"X-Undeclared", r.Header.Get("Authorization"))
+	}), "a.example.test")
+	const s = "reflect-me-0123456789"
+	creds := []*Credential{{Name: "a", Placeholder: "PH-a-0000000000", Hosts: []string{"a.example.test"}, Inject: []Injection{{Type: "bearer"}}, Secret: staticSecret(s)}}
+	h := startProxy(t, up, creds, Egress{}, map[string]string{"a.example.test:443": hostPortOf(srv)})
+	c := h.client(testPassword, nil)
+	for _, path := range []string{"/", "/sse"} {
+		res, err := c.Get("https://a.example.test" + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(res.Body)
+		res.Body.Close()
+		if string(body) != "body\n" {
+			t.Fatalf("%s: body %q", path, body)
+		}
+		if got := res.Trailer.Get("X-Echo"); got != "Bearer PH-a-0000000000" {
+			t.Fatalf("%s: trailer X-Echo %q, want the placeholder", path, got)
+		}
+		for k, vs := range res.Trailer {
+			for _, v := range vs {
+				if strings.Contains(v, s) {
+					t.Fatalf("%s: secret reflected in trailer %s: %q", path, k, v)
+				}
+			}
+		}
 	}
 }
