@@ -9,8 +9,10 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"os"
 	"strings"
 	"sync"
+	"time"
 )
 
 // The proxy serves the connections it decrypted (mitm.go) itself, one
@@ -29,6 +31,12 @@ import (
 // answering, to keep the connection for the next request; a longer unread
 // body closes the connection instead, as net/http's server does.
 const maxDrain = 256 << 10
+
+// idleTimeout is how long a decrypted connection may wait for its next
+// request (or take to send its header) before the proxy closes it, as a
+// server would: clients reconnect, and connections left open for good would
+// hold the proxy's memory for the whole session.
+const idleTimeout = 5 * time.Minute
 
 // maxHeaderBytes bounds a request's line and header fields, as net/http's
 // server does by default: without it a client could make the proxy buffer
@@ -133,9 +141,13 @@ func (p *Proxy) serveDecrypted(tc *tls.Conn, t *target) {
 func (p *Proxy) serveNext(c *decryptedConn) bool {
 	// What the reader already holds counts against the limit too.
 	c.limit.n = maxHeaderBytes - int64(c.brw.Reader.Buffered())
+	c.conn.SetReadDeadline(time.Now().Add(p.idle))
 	req, err := http.ReadRequest(c.brw.Reader)
+	c.conn.SetReadDeadline(time.Time{})
 	c.limit.n = -1
 	switch {
+	case errors.Is(err, os.ErrDeadlineExceeded):
+		return false // idle, or too slow to say what it wants: closed as servers do
 	case errors.Is(err, errHeaderTooLarge):
 		c.answer(http.StatusRequestHeaderFieldsTooLarge, "agentvault: request header too large\n")
 		return false

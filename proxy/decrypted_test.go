@@ -199,3 +199,30 @@ func TestDecryptedClientGoneStillRecords(t *testing.T) {
 		t.Fatalf("record %+v", recs[0])
 	}
 }
+
+// TestDecryptedIdleConnectionCloses: a decrypted connection that sends
+// nothing more is closed after the idle timeout, between requests and in
+// the middle of a header alike.
+func TestDecryptedIdleConnectionCloses(t *testing.T) {
+	up := newTestCA(t, "upstream")
+	srv, _ := upstream(t, up, echoHandler(), "api.example.test")
+	cred := &Credential{Name: "api", Hosts: []string{"api.example.test"}, Secret: staticSecret(secret)}
+	h := startProxy(t, up, []*Credential{cred}, Egress{}, map[string]string{"api.example.test:443": hostPortOf(srv)}, func(p *Proxy) { p.idle = 200 * time.Millisecond })
+	for _, after := range []string{"", "GET / HTTP/1.1\r\nHost: api.exa"} {
+		tc, br := openDecrypted(t, h)
+		io.WriteString(tc, "GET / HTTP/1.1\r\nHost: api.example.test\r\n\r\n")
+		res, err := http.ReadResponse(br, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		io.ReadAll(res.Body)
+		io.WriteString(tc, after)
+		start := time.Now()
+		if _, err := br.ReadByte(); !errors.Is(err, io.EOF) {
+			t.Fatalf("after %q: read %v, want the proxy to close", after, err)
+		}
+		if d := time.Since(start); d < 150*time.Millisecond {
+			t.Fatalf("after %q: closed after %v, before the idle timeout", after, d)
+		}
+	}
+}

@@ -93,6 +93,7 @@ type Proxy struct {
 	// (decrypted.go) end with it.
 	closing     context.Context
 	stopServing context.CancelFunc
+	idle        time.Duration // idleTimeout; shorter in tests
 }
 
 var silenceMartian sync.Once
@@ -172,6 +173,9 @@ func (p *Proxy) Start(addr string) (net.Addr, error) {
 	mp.SetResponseModifier(modifier{p})
 	p.mp = mp
 	p.closing, p.stopServing = context.WithCancel(context.Background())
+	if p.idle == 0 {
+		p.idle = idleTimeout
+	}
 	// Clients connect to ln; inner hands martian the connections of other
 	// listeners (serve.go, transparent.go). The TLS connections the proxy
 	// decrypts never reach martian (decrypted.go).
