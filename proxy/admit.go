@@ -21,7 +21,7 @@ func (p *Proxy) admit(host string, port int, rec *Record) admission {
 	if !p.Guard.leakOff() {
 		// The target name is itself a channel: "<secret>.evil.example" would
 		// carry the secret out through DNS and SNI.
-		if c := newMatcher(p.unboundCreds(host, port), lowerForms).findString(host); c != nil {
+		if c := p.leakNameMatcher(host, port).findString(host); c != nil {
 			why := fmt.Sprintf("CONNECT target carries the secret of %q", c.Name)
 			if p.Guard.leakBlocks() {
 				rec.Action, rec.Status, rec.Warning = ActionLeakBlocked, http.StatusForbidden, why

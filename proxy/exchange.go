@@ -234,6 +234,16 @@ func (p *Proxy) preparePlain(req *http.Request, ex *exchange) *http.Response {
 	if req.URL.Scheme != "http" || !ok {
 		return p.refusal(req, ex, http.StatusBadRequest, ActionDeny, "only absolute http:// requests and CONNECT are proxied")
 	}
+	if !p.Guard.leakOff() {
+		// As for a CONNECT target (admit.go): the name reaches DNS.
+		if c := p.leakNameMatcher(host, -1).findString(strings.ToLower(host)); c != nil {
+			why := fmt.Sprintf("the request's host name carries the secret of %q", c.Name)
+			if p.Guard.leakBlocks() {
+				return p.refusal(req, ex, http.StatusForbidden, ActionLeakBlocked, why)
+			}
+			ex.addWarning(why)
+		}
+	}
 	if p.policy.credentialedName(host) {
 		return p.refusal(req, ex, http.StatusForbidden, ActionDeny,
 			fmt.Sprintf("%s has a credential and is only reachable over HTTPS", host))

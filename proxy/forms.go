@@ -88,6 +88,28 @@ func lowerForms(secret string) [][]byte {
 	return forms
 }
 
+// lowerReflectForms are reflectForms for a case-folded channel (header
+// field names, which net/http writes in its canonical case).
+func lowerReflectForms(secret string) [][]byte {
+	forms := reflectForms(secret)
+	for i, f := range forms {
+		forms[i] = []byte(strings.ToLower(string(f)))
+	}
+	return forms
+}
+
+// appendLower appends s to b with ASCII letters in lower case.
+func appendLower(b []byte, s string) []byte {
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if 'A' <= c && c <= 'Z' {
+			c += 'a' - 'A'
+		}
+		b = append(b, c)
+	}
+	return b
+}
+
 // percentForms are the query and path escapes of s, with upper-case hex (as
 // Go writes them) and lower-case hex (as some other encoders do).
 func percentForms(s string) []string {

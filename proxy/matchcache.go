@@ -21,8 +21,11 @@ type matcherCache struct {
 // the leak guard (leak true), every credential for the reflection guard.
 type matcherKey struct {
 	leak bool
-	host string
-	port int
+	// lower: the matcher of case-folded channels (host names, header
+	// field names), made of lower-cased forms.
+	lower bool
+	host  string
+	port  int
 	// held counts the brokered logins' past values the reflection
 	// matcher covers: they only grow, so a new count is a new matcher.
 	held int
@@ -50,6 +53,26 @@ func (p *Proxy) reflectMatcher() *matcher {
 	return p.cachedMatcher(matcherKey{held: len(held)}, func() []*credential {
 		return append(slices.Clip(p.policy.creds), held...)
 	}, reflectForms)
+}
+
+// reflectNameMatcher is reflectMatcher for header field names: the same
+// credentials, lowerReflectForms, matched against names lower-cased.
+func (p *Proxy) reflectNameMatcher() *matcher {
+	var held []*credential
+	for _, tb := range p.TokenBrokers {
+		held = append(held, tb.heldCreds()...)
+	}
+	return p.cachedMatcher(matcherKey{lower: true, held: len(held)}, func() []*credential {
+		return append(slices.Clip(p.policy.creds), held...)
+	}, lowerReflectForms)
+}
+
+// leakNameMatcher is leakMatcher for case-folded channels (the target's
+// host name, header field names): lowerForms, matched against the channel
+// lower-cased, cached.
+func (p *Proxy) leakNameMatcher(host string, port int) *matcher {
+	return p.cachedMatcher(matcherKey{leak: true, lower: true, host: host, port: port},
+		func() []*credential { return p.unboundCreds(host, port) }, lowerForms)
 }
 
 // leakMatcher is newMatcher(p.unboundCreds(host, port), leakForms), cached.

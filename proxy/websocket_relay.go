@@ -309,18 +309,7 @@ func (p *Proxy) redactHeader(h http.Header, ex *exchange) {
 	if p.Guard.reflectOff() {
 		return
 	}
-	m := newMatcher(p.policy.creds, reflectForms)
-	for k, vs := range h {
-		for i, v := range vs {
-			for _, n := range m.needles {
-				if strings.Contains(v, string(n.b)) {
-					v = strings.ReplaceAll(v, string(n.b), n.cred.Placeholder)
-					ex.redacted.Store(true)
-				}
-			}
-			h[k][i] = v
-		}
-	}
+	p.redactFields(h, ex)
 }
 
 // unreadableUpgrade says why a 101 cannot be relayed through the guards, or
