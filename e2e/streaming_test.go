@@ -144,3 +144,44 @@ rm -f "$OUT/up.bin" "$OUT/expect.bin" "$OUT/down.bin"
 	}
 	s.assertNoSecret(t, secret)
 }
+
+// TestOneConnectionForUploadsAndGets: curl sends two uploads that ask for
+// 100-continue and a GET in one invocation; through agentvault they share
+// one connection to the proxy (and so one TLS handshake with the session CA),
+// as they would with the upstream directly. curl's num_connects says how
+// many connections each transfer opened.
+func TestOneConnectionForUploadsAndGets(t *testing.T) {
+	needBinary(t)
+	needTestTool(t, "curl")
+	const size = 2 << 20
+	secret := newSecret(t, "api")
+	up := newUpstream(t, true)
+	upload := `-w '%%{num_connects} %%{http_code}\n' -o /dev/null --expect100-timeout 10 -H 'Expect: 100-continue' --data-binary @"$OUT/up.bin" 'https://api.example.test/upload?id=%s'`
+	script := fmt.Sprintf(`head -c %d /dev/urandom > "$OUT/up.bin"
+curl -sS --max-time 30 `+upload+` --next `+upload+` --next -w '%%{num_connects} %%{http_code}\n' -o /dev/null 'https://api.example.test/ok' > "$OUT/ka.out" 2> "$OUT/ka.err"
+rm -f "$OUT/up.bin"
+`, size, "a", "b")
+	s := runSession(t, sessionOpts{
+		config:  apiConfig,
+		env:     map[string]string{"TEST_API_TOKEN": secret},
+		connect: []string{connectTo("api.example.test", 443, up.Port)},
+		script:  script,
+	})
+	if s.code != 0 {
+		t.Fatalf("exit %d", s.code)
+	}
+	if got := strings.Fields(s.file("ka.out")); strings.Join(got, " ") != "1 200 0 200 0 200" {
+		t.Fatalf("curl transfers (new connections, status): %q, want one connection for all three (curl: %s)", got, s.file("ka.err"))
+	}
+	for _, id := range []string{"a", "b"} {
+		if n, ok := up.uploadedBytes(id); !ok || n != size {
+			t.Errorf("upload %s: upstream read %d bytes, want %d", id, n, size)
+		}
+	}
+	for _, r := range up.requests() {
+		if r.Header.Get("Authorization") != "Bearer "+secret {
+			t.Errorf("%s %s not injected", r.Method, r.Path)
+		}
+	}
+	s.assertNoSecret(t, secret)
+}
