@@ -50,6 +50,38 @@ func BenchmarkProxyInjectGET(b *testing.B) {
 	runGets(b, h.client(testPassword, nil), "https://api.example.test/")
 }
 
+// An agent's usual request is a POST with a JSON body (a model call): it
+// goes through the proxy's transport, not its pool (pool.go).
+func runPosts(b *testing.B, c *http.Client, url string) {
+	body := strings.Repeat("x", 4096)
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		res, err := c.Post(url, "application/json", strings.NewReader(body))
+		if err != nil {
+			b.Fatal(err)
+		}
+		n, _ := io.Copy(io.Discard, res.Body)
+		res.Body.Close()
+		if res.StatusCode != 200 || n != 1024 {
+			b.Fatalf("status %d, %d bytes", res.StatusCode, n)
+		}
+	}
+}
+
+func BenchmarkDirectPOST(b *testing.B) {
+	up, addr := benchUpstream(b)
+	c := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: up.Pool, ServerName: "api.example.test"}}}
+	runPosts(b, c, "https://"+addr+"/")
+}
+
+func BenchmarkProxyInjectPOST(b *testing.B) {
+	up, addr := benchUpstream(b)
+	cred := &Credential{Name: "api", Placeholder: "PH-0000000000", Hosts: []string{"api.example.test"}, Inject: []Injection{{Type: "bearer"}}, Secret: staticSecret(secret)}
+	h := startProxy(b, up, []*Credential{cred}, Egress{}, map[string]string{"api.example.test:443": addr})
+	runPosts(b, h.client(testPassword, nil), "https://api.example.test/")
+}
+
 func BenchmarkProxyTunnelGET(b *testing.B) {
 	up, addr := benchUpstream(b)
 	h := startProxy(b, up, nil, Egress{}, map[string]string{"api.example.test:443": addr})
