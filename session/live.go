@@ -7,9 +7,12 @@ import (
 )
 
 // Live is one credential's current value during a session. It re-resolves
-// the credential once its TTL has passed (the credential's ttl:, else the
-// backend's lease, else DefaultTTL) and on demand after an upstream refused
-// it.
+// the credential when its TTL (the credential's ttl:, else the backend's
+// lease, else DefaultTTL) is three quarters gone, in the background, so a
+// request never waits for a backend while the value it holds is still
+// valid; once the TTL has passed (nothing asked for the value in its last
+// quarter, or that refresh failed) the next caller waits for a new one. It
+// also re-resolves on demand after an upstream refused the value.
 //
 // An agent can trigger on-demand refreshes at will (every 401 it provokes),
 // so they are kept cheap without leaving a rotated credential broken:
@@ -29,6 +32,7 @@ type Live struct {
 	fetched  time.Time
 	quiet    time.Time // no refresh (on demand or by TTL) before this
 	inflight *refreshCall
+	ahead    bool // a background refresh is started and not yet done
 	seen     []string
 	now      func() time.Time
 	warn     func(string)
@@ -62,22 +66,48 @@ func (r *Resolved) Live(name string, warn, onValue func(string)) *Live {
 	return nil
 }
 
-// Value returns the current value, re-resolving it first if its TTL passed.
+// Value returns the current value. In the last quarter of the TTL it
+// starts one background re-resolution and returns at once; past the TTL it
+// re-resolves first.
 func (l *Live) Value() string {
 	l.mu.Lock()
-	expired := l.ttl > 0 && l.now().Sub(l.fetched) >= l.ttl
-	l.mu.Unlock()
-	if expired {
-		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		_, err := l.refresh(ctx)
-		cancel()
-		if err != nil && l.warn != nil {
-			l.warn("re-resolving " + l.name + " after its TTL failed; the old value stays in use: " + err.Error())
-		}
+	age := l.now().Sub(l.fetched)
+	expired := l.ttl > 0 && age >= l.ttl
+	ahead := l.ttl > 0 && !expired && age >= l.ttl-l.ttl/4 && !l.ahead && l.inflight == nil && !l.now().Before(l.quiet)
+	if ahead {
+		l.ahead = true
 	}
+	v := l.value
+	l.mu.Unlock()
+	if ahead {
+		go l.refreshAhead()
+		return v
+	}
+	if !expired {
+		return v
+	}
+	l.refreshWarn()
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return l.value
+}
+
+// refreshAhead is the background re-resolution Value starts before the TTL
+// runs out.
+func (l *Live) refreshAhead() {
+	l.refreshWarn()
+	l.mu.Lock()
+	l.ahead = false
+	l.mu.Unlock()
+}
+
+func (l *Live) refreshWarn() {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	_, err := l.refresh(ctx)
+	cancel()
+	if err != nil && l.warn != nil {
+		l.warn("re-resolving " + l.name + " for its TTL failed; the old value stays in use: " + err.Error())
+	}
 }
 
 // Refresh resolves the credential again and reports whether the value

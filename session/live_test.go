@@ -152,3 +152,43 @@ func TestLiveRefreshCoalesced(t *testing.T) {
 		t.Fatal("value not updated")
 	}
 }
+
+// TestLiveRefreshAhead: in the last quarter of the TTL the value is renewed
+// in the background: callers get the still-valid value at once even while
+// the backend is slow, and many callers start one backend call.
+func TestLiveRefreshAhead(t *testing.T) {
+	b := &seqBackend{values: []string{"v2"}, gate: make(chan struct{})}
+	l, now := newLive(t, b, nil)
+	*now = now.Add(50 * time.Second) // TTL is a minute: 3/4 gone
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		var wg sync.WaitGroup
+		for i := 0; i < 50; i++ {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				if v := l.Value(); v != "v1" {
+					t.Errorf("while renewing: %q, want the current v1", v)
+				}
+			}()
+		}
+		wg.Wait()
+	}()
+	select {
+	case <-done:
+	case <-time.After(10 * time.Second):
+		t.Fatal("Value waited for the backend before the TTL ran out")
+	}
+	close(b.gate)
+	deadline := time.Now().Add(10 * time.Second)
+	for l.Value() != "v2" {
+		if time.Now().After(deadline) {
+			t.Fatal("the background renewal never landed")
+		}
+		time.Sleep(time.Millisecond)
+	}
+	if n := b.n(); n != 1 {
+		t.Fatalf("%d backend calls, want 1", n)
+	}
+}
