@@ -77,6 +77,7 @@ type decryptedConn struct {
 	limit  *headerLimit // under brw's reader
 	state  *tls.ConnectionState
 	remote string
+	target *target
 
 	mu       sync.Mutex
 	values   map[string]any
@@ -130,6 +131,7 @@ func (p *Proxy) serveDecrypted(tc *tls.Conn, t *target) {
 		limit:  limit,
 		state:  &cs,
 		remote: tc.RemoteAddr().String(),
+		target: t,
 		values: map[string]any{keyTarget: t, keyAuthed: true},
 	}
 	for p.serveNext(c) {
@@ -149,11 +151,11 @@ func (p *Proxy) serveNext(c *decryptedConn) bool {
 	case errors.Is(err, os.ErrDeadlineExceeded):
 		return false // idle, or too slow to say what it wants: closed as servers do
 	case errors.Is(err, errHeaderTooLarge):
-		c.answer(http.StatusRequestHeaderFieldsTooLarge, "agentvault: request header too large\n")
+		p.refuseUnread(c, http.StatusRequestHeaderFieldsTooLarge, "request header over 1 MiB")
 		return false
 	case err != nil && !errors.Is(err, io.EOF) && !errors.Is(err, net.ErrClosed) && !errors.Is(err, io.ErrUnexpectedEOF):
 		// Not a request at all: say so instead of dropping the connection.
-		c.answer(http.StatusBadRequest, "agentvault: malformed request\n")
+		p.refuseUnread(c, http.StatusBadRequest, "malformed request: "+err.Error())
 		return false
 	case err != nil:
 		return false
@@ -194,9 +196,13 @@ func (p *Proxy) serveNext(c *decryptedConn) bool {
 	return true
 }
 
-// answer writes a short response that ends the connection, for what is not
-// a request the rules can look at.
-func (c *decryptedConn) answer(status int, body string) {
+// refuseUnread answers what could not be read as a request (so no rule
+// could look at it) with a short response that ends the connection, and
+// records it like any refusal; why is masked in both.
+func (p *Proxy) refuseUnread(c *decryptedConn, status int, why string) {
+	p.emit(Record{Time: time.Now(), Action: ActionDeny, Scheme: "https", Host: c.target.host, Port: c.target.port,
+		Status: status, Warning: why})
+	body := p.mask("agentvault: " + why + "\n")
 	fmt.Fprintf(c.brw, "HTTP/1.1 %03d %s\r\nContent-Type: text/plain; charset=utf-8\r\nConnection: close\r\nContent-Length: %d\r\n\r\n%s",
 		status, http.StatusText(status), len(body), body)
 	c.brw.Flush()

@@ -68,7 +68,7 @@ func TestDecryptedConnectionLoop(t *testing.T) {
 		{"HTTP/1.0 ends it", "GET / HTTP/1.0\r\nHost: api.example.test\r\n\r\n", []int{200}, false, 1, ""},
 		{"a malformed request gets a 400", "NOT A REQUEST\r\n\r\n", []int{400}, false, 0, "agentvault: malformed request"},
 		{"an endless header gets a 431", "GET / HTTP/1.1\r\nHost: api.example.test\r\nX-Long: " + strings.Repeat("a", 2*maxHeaderBytes) + "\r\n\r\n",
-			[]int{http.StatusRequestHeaderFieldsTooLarge}, false, 0, "agentvault: request header too large"},
+			[]int{http.StatusRequestHeaderFieldsTooLarge}, false, 0, "agentvault: request header over 1 MiB"},
 		{"CONNECT inside the connection is refused", "CONNECT api.example.test:443 HTTP/1.1\r\nHost: api.example.test:443\r\n\r\n", []int{400}, false, 0, ""},
 	}
 	for _, tt := range tests {
@@ -95,6 +95,13 @@ func TestDecryptedConnectionLoop(t *testing.T) {
 			}
 			if n := len(got.all()) - before; n != tt.upstream {
 				t.Fatalf("upstream got %d requests, want %d", n, tt.upstream)
+			}
+			if tt.says != "" {
+				// Refused before any rule could read it: still recorded.
+				last := tt.want[len(tt.want)-1]
+				if r := h.waitRecords(t, 1); r[0].Status != last || r[0].Action != ActionDeny || r[0].Host != "api.example.test" {
+					t.Fatalf("record %+v, want a deny with status %d", r[0], last)
+				}
 			}
 			if !tt.open {
 				if _, err := br.ReadByte(); !errors.Is(err, io.EOF) {
