@@ -192,3 +192,60 @@ func TestLiveRefreshAhead(t *testing.T) {
 		t.Fatalf("%d backend calls, want 1", n)
 	}
 }
+
+// orderBackend notes whether Close came while a Resolve was still running.
+type orderBackend struct {
+	seqBackend
+	resolving    atomic.Bool
+	closedDuring atomic.Bool
+	closed       atomic.Bool
+}
+
+func (b *orderBackend) Resolve(ctx context.Context, ref string) (backends.Secret, error) {
+	b.resolving.Store(true)
+	defer b.resolving.Store(false)
+	return b.seqBackend.Resolve(ctx, ref)
+}
+
+func (b *orderBackend) Close(ctx context.Context) error {
+	b.closedDuring.Store(b.resolving.Load())
+	b.closed.Store(true)
+	return nil
+}
+
+// TestResolvedCloseWaitsForReresolve: a background renewal still talking to
+// a backend when the session ends finishes before the backend is closed
+// (which revokes its leases), and none starts afterwards: a lease opened
+// after the revocation would outlive the session.
+func TestResolvedCloseWaitsForReresolve(t *testing.T) {
+	b := &orderBackend{seqBackend: seqBackend{values: []string{"v2"}, gate: make(chan struct{})}}
+	res := &Resolved{
+		Credentials: []ResolvedCredential{{Credential: config.Credential{Name: "c", Secret: config.Ref{Backend: "x", Ref: "r"}}, Secret: backends.Secret{Value: "v1"}}},
+		Backends:    map[string]backends.Backend{"x": b},
+	}
+	started := make(chan struct{})
+	go func() {
+		close(started)
+		res.Reresolve(context.Background(), "c")
+	}()
+	<-started
+	for !b.resolving.Load() {
+		time.Sleep(time.Millisecond)
+	}
+	closed := make(chan error)
+	go func() { closed <- res.Close(context.Background()) }()
+	time.Sleep(50 * time.Millisecond)
+	if b.closed.Load() {
+		t.Fatal("backend closed while a re-resolution was in flight")
+	}
+	close(b.gate)
+	if err := <-closed; err != nil {
+		t.Fatal(err)
+	}
+	if b.closedDuring.Load() || !b.closed.Load() {
+		t.Fatalf("closed during a resolve: %v, closed: %v", b.closedDuring.Load(), b.closed.Load())
+	}
+	if _, err := res.Reresolve(context.Background(), "c"); err == nil || !strings.Contains(err.Error(), "closed") {
+		t.Fatalf("re-resolution after Close: %v", err)
+	}
+}

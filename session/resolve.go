@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"sort"
+	"sync"
 
 	"github.com/agentvault/agentvault/backends"
 	"github.com/agentvault/agentvault/config"
@@ -44,6 +45,13 @@ type ResolvedCredential struct {
 type Resolved struct {
 	Credentials []ResolvedCredential
 	Backends    map[string]backends.Backend // by instance name
+
+	// Re-resolutions run on other goroutines (a credential's TTL renewal,
+	// a refusal's refresh); Close waits for those in flight and refuses new
+	// ones, so none can open a lease after the leases were revoked.
+	mu       sync.Mutex
+	closed   bool
+	inflight sync.WaitGroup
 }
 
 // ErrEmptySecret is returned when a backend yields an empty value: injecting
@@ -173,11 +181,16 @@ func (r *Resolved) Reresolve(ctx context.Context, name string) (backends.Secret,
 			continue
 		}
 		ref := &ResolveError{Credential: name, Backend: rc.Credential.Secret.Backend, Ref: rc.Credential.Secret.Ref}
+		r.mu.Lock()
 		b, ok := r.Backends[rc.Credential.Secret.Backend]
-		if !ok {
+		if !ok || r.closed {
+			r.mu.Unlock()
 			ref.Err = errors.New("backend is closed")
 			return backends.Secret{}, ref
 		}
+		r.inflight.Add(1)
+		r.mu.Unlock()
+		defer r.inflight.Done()
 		s, err := b.Resolve(ctx, rc.Credential.Secret.Ref)
 		if err == nil && s.Value == "" {
 			err = ErrEmptySecret
@@ -191,12 +204,24 @@ func (r *Resolved) Reresolve(ctx context.Context, name string) (backends.Secret,
 	return backends.Secret{}, fmt.Errorf("no credential named %q", name)
 }
 
-// Close closes every backend (revoking leases) and forgets them.
+// Close closes every backend (revoking leases) and forgets them, once the
+// re-resolutions in flight are done (or ctx ends); later ones fail.
 func (r *Resolved) Close(ctx context.Context) error {
 	if r == nil {
 		return nil
 	}
+	r.mu.Lock()
+	r.closed = true
+	r.mu.Unlock()
+	done := make(chan struct{})
+	go func() { r.inflight.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-ctx.Done():
+	}
 	err := closeAll(ctx, r.Backends)
+	r.mu.Lock()
 	r.Backends = map[string]backends.Backend{}
+	r.mu.Unlock()
 	return err
 }
