@@ -12,8 +12,9 @@ import (
 //
 // Its connections come from another network namespace, so their addresses
 // may equal those of Start's listener; they are given addresses of their
-// own, since a decrypted connection's CONNECT target is found by its client
-// address (see mitmTarget).
+// own (tagged), so that nothing keyed by a client's address can take one
+// for the other, and the tag of a transparent listener's connection stays
+// the only way to be treated as one (transparent.go).
 func (p *Proxy) Serve(l net.Listener) error {
 	if p.inner == nil {
 		return errors.New("proxy: Serve before Start")

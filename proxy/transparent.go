@@ -20,8 +20,9 @@ import (
 // same rules as the proxy port:
 //   - a TLS connection on :443 is an authenticated CONNECT to SNI:443: the
 //     leak guard checks the name, the egress rules decide, a credentialed
-//     host (or any host under inspect: all) is decrypted and served by
-//     martian, any other is tunnelled to the real host dialled by name;
+//     host (or any host under inspect: all) is decrypted and served by the
+//     proxy's own loop (decrypted.go), any other is tunnelled to the real
+//     host dialled by name;
 //   - a connection on :80 is served by martian as authenticated plain HTTP
 //     routed by its Host header, which never gets a secret.
 // Only processes inside the sandbox reach these listeners, and they hold the
