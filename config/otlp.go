@@ -13,6 +13,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/agentvault/agentvault/backends"
+	"github.com/agentvault/agentvault/vocab"
 )
 
 // OTLP is audit.otlp: an OpenTelemetry collector that also receives every
@@ -112,8 +113,7 @@ func checkOTLPHeader(name, v string) error {
 	if !httpguts.ValidHeaderFieldName(name) {
 		return fmt.Errorf("%q is not a valid HTTP header name", name)
 	}
-	switch strings.ToLower(name) {
-	case "content-type", "content-length", "content-encoding", "host", "transfer-encoding", "connection":
+	if vocab.ExporterHeader(name) {
 		return fmt.Errorf("%q is set by agentvault itself", name)
 	}
 	if !httpguts.ValidHeaderFieldValue(v) {

@@ -111,12 +111,6 @@ func (c *decryptedConn) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 	return c.conn, c.brw, nil
 }
 
-func (c *decryptedConn) isHijacked() bool {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.hijacked
-}
-
 // serveDecrypted serves the requests of tc, whose handshake is complete,
 // until the client or the proxy closes it. t is the CONNECT target.
 func (p *Proxy) serveDecrypted(tc *tls.Conn, t *target) {
@@ -176,8 +170,8 @@ func (p *Proxy) serveNext(c *decryptedConn) bool {
 			return false
 		}
 	}
-	ex := p.beginRequest(req, c)
-	if ex == nil || c.isHijacked() {
+	ex := p.beginRequest(req, c) // nil when it answered and hijacked c
+	if ex == nil {
 		return false
 	}
 	res := p.forward(req, c, ex)

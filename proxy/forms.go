@@ -79,23 +79,17 @@ func addTextForms(f *formSet, s string) {
 	}
 }
 
-// lowerForms are leakForms for a case-folded channel such as a DNS name.
-func lowerForms(secret string) [][]byte {
-	forms := leakForms(secret)
-	for i, f := range forms {
-		forms[i] = []byte(strings.ToLower(string(f)))
+// lowered returns forms with every form in lower case, for a case-folded
+// channel: a DNS name, a header field name (net/http writes names in its
+// canonical case).
+func lowered(forms func(string) [][]byte) func(string) [][]byte {
+	return func(secret string) [][]byte {
+		out := forms(secret)
+		for i, f := range out {
+			out[i] = []byte(strings.ToLower(string(f)))
+		}
+		return out
 	}
-	return forms
-}
-
-// lowerReflectForms are reflectForms for a case-folded channel (header
-// field names, which net/http writes in its canonical case).
-func lowerReflectForms(secret string) [][]byte {
-	forms := reflectForms(secret)
-	for i, f := range forms {
-		forms[i] = []byte(strings.ToLower(string(f)))
-	}
-	return forms
 }
 
 // appendLower appends s to b with ASCII letters in lower case.

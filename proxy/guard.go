@@ -166,17 +166,16 @@ func findInNames(nm *matcher, h http.Header) *credential {
 // secret in a value becomes its placeholder, and a field whose name
 // carries one is dropped (a name cannot hold a placeholder's characters
 // reliably, and nothing needs such a field).
-func (p *Proxy) redactFields(h http.Header, ex *exchange) {
-	m, nm := p.reflectMatcher(), p.reflectNameMatcher()
+func redactFields(h http.Header, fm fieldMatchers, ex *exchange) {
 	var buf [64]byte
 	for k, vs := range h {
-		if nm.find(appendLower(buf[:0], k)) != nil {
+		if fm.names.find(appendLower(buf[:0], k)) != nil {
 			delete(h, k)
 			ex.redacted.Store(true)
 			continue
 		}
 		for i, v := range vs {
-			if v, hit := m.redactString(v); hit {
+			if v, hit := fm.values.redactString(v); hit {
 				h[k][i] = v
 				ex.redacted.Store(true)
 			}
@@ -210,13 +209,6 @@ func guardRequestTrailers(req *http.Request, m *matcher, lr func() *leakReader) 
 		}
 		return nil
 	}}
-}
-
-// redactTrailers applies redactFields to res's trailers, in place:
-// net/http's body fills res.Trailer when the body ends, and Response.Write
-// sends them right after the body's last read.
-func (p *Proxy) redactTrailers(res *http.Response, ex *exchange) {
-	p.redactFields(res.Trailer, ex)
 }
 
 // atEOF is a body that calls f when its source ends, before passing the end
@@ -299,11 +291,12 @@ func (p *Proxy) guardResponse(req *http.Request, res *http.Response, ex *exchang
 	if p.Guard.reflectOff() || res.StatusCode == http.StatusSwitchingProtocols {
 		return
 	}
-	m := p.reflectMatcher()
+	fm := p.reflectMatchers(true)
+	m := fm.values
 	if m.empty() {
 		return
 	}
-	p.redactFields(res.Header, ex)
+	redactFields(res.Header, fm, ex)
 	if req.Method == http.MethodHead || res.StatusCode == http.StatusNoContent || res.StatusCode == http.StatusNotModified ||
 		res.Body == nil || res.Body == http.NoBody || res.ContentLength == 0 {
 		return // no body: nothing to scan, nothing to decode
@@ -336,7 +329,7 @@ func (p *Proxy) guardResponse(req *http.Request, res *http.Response, ex *exchang
 			ex.redacted.Store(true)
 		}
 		body.Close()
-		p.redactTrailers(res, ex)
+		redactFields(res.Trailer, fm, ex)
 		if err == nil {
 			res.Body = io.NopCloser(bytes.NewReader(buf))
 			res.ContentLength = int64(len(buf))
@@ -351,7 +344,9 @@ func (p *Proxy) guardResponse(req *http.Request, res *http.Response, ex *exchang
 		return
 	}
 	red := newRedactor(body, m, func() { ex.redacted.Store(true) })
-	res.Body = &atEOF{ReadCloser: red, f: func() error { p.redactTrailers(res, ex); return nil }}
+	// net/http's body fills res.Trailer when the body ends, and
+	// Response.Write sends the trailers right after the body's last read.
+	res.Body = &atEOF{ReadCloser: red, f: func() error { redactFields(res.Trailer, fm, ex); return nil }}
 	res.ContentLength = -1
 	res.Header.Del("Content-Length")
 }

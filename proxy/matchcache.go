@@ -45,34 +45,33 @@ const maxCachedMatchers = 1024
 // brokered login has held (reflectForms), cached. A login's credential
 // knows only its current access token, and an API may echo one a refresh
 // replaced while the request that carried it was in flight.
-func (p *Proxy) reflectMatcher() *matcher {
-	var held []*credential
-	for _, tb := range p.TokenBrokers {
-		held = append(held, tb.heldCreds()...)
-	}
-	return p.cachedMatcher(matcherKey{held: len(held)}, func() []*credential {
-		return append(slices.Clip(p.policy.creds), held...)
-	}, reflectForms)
-}
+func (p *Proxy) reflectMatcher() *matcher { return p.reflectMatchers(false).values }
 
-// reflectNameMatcher is reflectMatcher for header field names: the same
-// credentials, lowerReflectForms, matched against names lower-cased.
-func (p *Proxy) reflectNameMatcher() *matcher {
+// fieldMatchers are the reflection guard's matchers for a header or
+// trailer: over values, and (lowered forms) over field names lower-cased.
+type fieldMatchers struct{ values, names *matcher }
+
+// reflectMatchers returns reflectMatcher and, when names is set, its
+// counterpart for field names, over the same credentials.
+func (p *Proxy) reflectMatchers(names bool) fieldMatchers {
 	var held []*credential
 	for _, tb := range p.TokenBrokers {
 		held = append(held, tb.heldCreds()...)
 	}
-	return p.cachedMatcher(matcherKey{lower: true, held: len(held)}, func() []*credential {
-		return append(slices.Clip(p.policy.creds), held...)
-	}, lowerReflectForms)
+	creds := func() []*credential { return append(slices.Clip(p.policy.creds), held...) }
+	fm := fieldMatchers{values: p.cachedMatcher(matcherKey{held: len(held)}, creds, reflectForms)}
+	if names {
+		fm.names = p.cachedMatcher(matcherKey{lower: true, held: len(held)}, creds, lowered(reflectForms))
+	}
+	return fm
 }
 
 // leakNameMatcher is leakMatcher for case-folded channels (the target's
-// host name, header field names): lowerForms, matched against the channel
-// lower-cased, cached.
+// host name, header field names): lowered forms, matched against the
+// channel lower-cased, cached.
 func (p *Proxy) leakNameMatcher(host string, port int) *matcher {
 	return p.cachedMatcher(matcherKey{leak: true, lower: true, host: host, port: port},
-		func() []*credential { return p.unboundCreds(host, port) }, lowerForms)
+		func() []*credential { return p.unboundCreds(host, port) }, lowered(leakForms))
 }
 
 // leakMatcher is newMatcher(p.unboundCreds(host, port), leakForms), cached.

@@ -156,7 +156,10 @@ func (p *Proxy) relayUpgrade(sess clientConn, res *http.Response, ex *exchange) 
 		brw.Flush()
 		return
 	}
-	p.redactHeader(res.Header, ex)
+	if !p.Guard.reflectOff() {
+		// guardResponse leaves a protocol switch's headers to the relay.
+		redactFields(res.Header, p.reflectMatchers(true), ex)
+	}
 	res.Status = "" // the upstream's reason phrase could reflect a secret; the standard one says all
 	writeStatusLine(brw.Writer, res)
 	res.Header.Write(brw.Writer)

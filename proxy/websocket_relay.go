@@ -303,15 +303,6 @@ func (s *wsScan) push(b []byte, end bool) ([]byte, error) {
 	return out[:cut], nil
 }
 
-// redactHeader is the reflection guard on the 101's headers (guardResponse
-// leaves a protocol switch to the relay).
-func (p *Proxy) redactHeader(h http.Header, ex *exchange) {
-	if p.Guard.reflectOff() {
-		return
-	}
-	p.redactFields(h, ex)
-}
-
 // unreadableUpgrade says why a 101 cannot be relayed through the guards, or
 // returns "". Only WebSocket without extensions can be read frame by frame:
 // any other protocol, or a compressed WebSocket, would carry secrets past

@@ -86,3 +86,13 @@ func OwnedHeader(name string) bool {
 
 // OwnedHeaders lists them, canonically spelled.
 func OwnedHeaders() []string { return slices.Clone(ownedHeaders) }
+
+// exporterHeaders are the headers the audit log's OTLP exporter sets itself.
+var exporterHeaders = []string{"Content-Type", "Content-Length", "Content-Encoding", "Host", "Transfer-Encoding", "Connection"}
+
+// ExporterHeader reports whether the OTLP exporter sets the header name (in
+// any case) itself, so that a configured header may not: the config check
+// and the exporter refuse the same names.
+func ExporterHeader(name string) bool {
+	return slices.Contains(exporterHeaders, http.CanonicalHeaderKey(name))
+}

@@ -32,6 +32,7 @@ import (
 	"golang.org/x/net/http/httpguts"
 
 	"github.com/agentvault/agentvault/proxy"
+	"github.com/agentvault/agentvault/vocab"
 )
 
 // Defaults for the zero values of Config's tuning fields.
@@ -249,8 +250,7 @@ func CheckHeaders(h map[string]string) error {
 		if !httpguts.ValidHeaderFieldName(name) {
 			return fmt.Errorf("header name %q is not a valid HTTP header name", name)
 		}
-		switch http.CanonicalHeaderKey(name) {
-		case "Content-Type", "Content-Length", "Content-Encoding", "Host", "Transfer-Encoding", "Connection":
+		if vocab.ExporterHeader(name) {
 			return fmt.Errorf("header %q is set by the exporter itself", name)
 		}
 		if !httpguts.ValidHeaderFieldValue(v) {
